@@ -1,0 +1,100 @@
+"""The consumer's side of exactly-once: message ids seen, and the next offset per partition.
+
+Both are written in the same transaction as the events a batch produced, so after a crash the
+database says exactly which messages took effect, whatever Kafka's committed offsets say.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_CLAIM = text(
+    """
+    INSERT INTO inbox (message_id, topic)
+    SELECT id, :topic FROM unnest(CAST(:ids AS text[])) AS t(id)
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id
+    """
+)
+
+_SAVE_OFFSETS = text(
+    """
+    INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+    SELECT :group, :topic, p, o
+    FROM unnest(CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])) AS t(p, o)
+    ON CONFLICT (consumer_group, topic, partition)
+    DO UPDATE SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset)
+    """
+)
+
+_LOAD_OFFSETS = text(
+    "SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = :group"
+    " AND topic = :topic"
+)
+
+_DEAD_LETTER = text(
+    """
+    INSERT INTO dead_letters (topic, partition, "offset", message_key, message, reason)
+    VALUES (:topic, :partition, :offset, :key, :message, :reason)
+    ON CONFLICT (topic, partition, "offset") DO NOTHING
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    message: bytes | None
+    reason: str
+
+
+class Inbox:
+    def __init__(self, connection: AsyncConnection, consumer_group: str) -> None:
+        self._connection = connection
+        self._group = consumer_group
+
+    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]:
+        """Record the ids; returns those never seen before (the ones that may take effect)."""
+        if not message_ids:
+            return set()
+        result = await self._connection.execute(
+            _CLAIM, {"topic": topic, "ids": list(dict.fromkeys(message_ids))}
+        )
+        return {row[0] for row in result}
+
+    async def save_offsets(self, topic: str, next_offsets: Mapping[int, int]) -> None:
+        if next_offsets:
+            await self._connection.execute(
+                _SAVE_OFFSETS,
+                {
+                    "group": self._group,
+                    "topic": topic,
+                    "partitions": list(next_offsets),
+                    "offsets": list(next_offsets.values()),
+                },
+            )
+
+    async def next_offsets(self, topic: str) -> dict[int, int]:
+        result = await self._connection.execute(
+            _LOAD_OFFSETS, {"group": self._group, "topic": topic}
+        )
+        return {row[0]: row[1] for row in result}
+
+    async def record_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            await self._connection.execute(
+                _DEAD_LETTER,
+                {
+                    "topic": letter.topic,
+                    "partition": letter.partition,
+                    "offset": letter.offset,
+                    "key": letter.key,
+                    "message": letter.message,
+                    "reason": letter.reason,
+                },
+            )

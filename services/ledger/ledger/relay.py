@@ -1,0 +1,73 @@
+"""The outbox relay process: publish what the ledger wrote to its outbox, in order, at least once.
+
+Several relays may run: each claims rows with `FOR UPDATE SKIP LOCKED` and a per-partner advisory
+lock, publishes them with an idempotent producer, waits for the broker's acks, and only then marks
+them published. A crash in between publishes them again: consumers deduplicate by message id.
+"""
+
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger.adapters.outbox import Outbox
+
+log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("ledger_outbox_published_total", "Outbox messages published", ["topic"])
+
+
+async def relay_once(engine: AsyncEngine, producer: AIOKafkaProducer, batch_size: int) -> int:
+    """Publish one batch; returns how many messages went out."""
+    async with engine.begin() as connection:
+        outbox = Outbox(connection)
+        claimed = await outbox.claim(batch_size)
+        if not claimed:
+            return 0
+        sent = [
+            await producer.send(
+                c.message.topic,
+                value=c.message.value,
+                key=c.message.key,
+                headers=list(c.message.headers),
+            )
+            for c in claimed
+        ]
+        await asyncio.gather(*sent)
+        await outbox.mark_published([c.id for c in claimed])
+    for c in claimed:
+        PUBLISHED.labels(c.message.topic).inc()
+    return len(claimed)
+
+
+async def run_relay(
+    engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    *,
+    batch_size: int,
+    poll_seconds: float,
+    stop: asyncio.Event,
+) -> None:
+    """Relay until `stop` is set; database or broker trouble is waited out, never skipped."""
+    failures = 0
+    while not stop.is_set():
+        try:
+            published = await relay_once(engine, producer, batch_size)
+            failures = 0
+        except Exception:
+            failures += 1
+            log.exception("relay batch failed; retrying", attempt=failures)
+            published = 0
+            await _sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
+            continue
+        if published < batch_size:
+            await _sleep_or_stop(stop, poll_seconds)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

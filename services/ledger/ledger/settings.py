@@ -1,0 +1,26 @@
+"""Settings of the ledger service; every one is an environment variable with a local default."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LedgerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_")
+
+    database_url: str = "postgresql+asyncpg://mailbill:mailbill@127.0.0.1:5432/ledger"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    pricing_url: str = "http://127.0.0.1:8001"
+    # The one token that may do everything; partner tokens are issued through the API.
+    ops_token: str = Field(default="ops-secret-change-me", min_length=12)
+    host: str = "127.0.0.1"
+    port: int = 8002
+    log_level: str = "INFO"
+    log_json: bool = False
+    db_pool_size: int = 10
+    consumer_group: str = "ledger"
+    consumer_batch_size: int = 1000
+    # An on-demand charge below this is carried into the next one (EUR 0.50 at Stripe).
+    minimum_charge_minor: int = 50
+    reservation_ttl_seconds: int = 3600
+    relay_batch_size: int = 500
+    relay_poll_seconds: float = 0.2

@@ -1,0 +1,53 @@
+"""Create the system's Kafka topics (idempotent): `python -m shared.kafka_admin ensure-topics`."""
+
+import asyncio
+
+import typer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic_settings import BaseSettings
+
+from shared.topics import ALL_TOPICS, Topic
+
+cli = typer.Typer(help="Kafka administration for the local stack and the tests.")
+
+
+class KafkaAdminSettings(BaseSettings):
+    """Where the broker is, for topic administration (`KAFKA_BOOTSTRAP_SERVERS`)."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_TOPICS, replication: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(t.name, t.partitions, replication) for t in missing]
+            )
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+@cli.command("ensure-topics")
+def ensure_topics_command() -> None:
+    """Create every topic of `shared.topics` that is missing."""
+    created = asyncio.run(ensure_topics(KafkaAdminSettings().kafka_bootstrap_servers))
+    print(f"topics created: {', '.join(created)}" if created else "topics: all present")
+
+
+@cli.command("list")
+def list_command() -> None:
+    """List the topics and what they carry."""
+    for topic in ALL_TOPICS:
+        print(f"{topic.name:28} {', '.join(topic.message_types) or '(dead letters)'}")
+
+
+if __name__ == "__main__":
+    cli()

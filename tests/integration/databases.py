@@ -1,0 +1,37 @@
+"""Fresh test databases on the real PostgreSQL of `make up`."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import asyncpg
+
+from shared import migrations
+
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TEST_PG_USER", "mailbill")
+PG_PASSWORD = os.environ.get("TEST_PG_PASSWORD", "mailbill")
+
+
+def database_url(name: str, driver: str = "postgresql+asyncpg") -> str:
+    return f"{driver}://{PG_USER}:{PG_PASSWORD}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+async def recreate_database(name: str) -> None:
+    """Drop `name` (ending its connections) and create it empty."""
+    admin = await asyncpg.connect(database_url("postgres", "postgresql"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def fresh_migrated_database(name: str, migrations_dir: Path) -> str:
+    """A new database with every migration applied; returns its SQLAlchemy URL."""
+    await recreate_database(name)
+    url = database_url(name)
+    # Alembic runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(migrations.upgrade, migrations_dir, url)
+    return url

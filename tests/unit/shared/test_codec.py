@@ -1,0 +1,110 @@
+"""The codec accepts what the schemas allow and names the field at fault for everything else."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared.codec import InvalidMessage, decode, encode, known_types
+from shared.envelope import CloudEvent
+from shared.topics import ALL_TOPICS, topic_for_type
+
+
+def mailing_sent(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "mailing_id": "m-1",
+        "partner_id": "p-1",
+        "customer_id": "c-1",
+        "recipients": 5000,
+        "sent_at": "2026-11-23T10:00:00Z",
+    }
+    data.update(overrides)
+    return {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "/mailing-platform",
+        "type": "mailing.sent",
+        "time": "2026-11-23T10:00:01Z",
+        "subject": "p-1",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
+def raw(document: object) -> bytes:
+    return json.dumps(document).encode()
+
+
+def test_a_valid_mailing_sent_decodes_with_its_fields() -> None:
+    event = decode(raw(mailing_sent(reservation_id="r-9")))
+    assert event.id == "evt-1"
+    assert event.type == "mailing.sent"
+    assert event.time == datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC)
+    assert event.data["recipients"] == 5000
+    assert event.data["reservation_id"] == "r-9"
+
+
+def test_unknown_extra_fields_in_mailing_sent_are_tolerated() -> None:
+    assert decode(raw(mailing_sent(campaign="black friday"))).data["campaign"] == "black friday"
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (mailing_sent(recipients=-1), "$.data.recipients"),
+        (mailing_sent(recipients="5000"), "$.data.recipients"),
+        (mailing_sent(recipients=1.5), "$.data.recipients"),
+        (mailing_sent(sent_at="yesterday"), "$.data.sent_at"),
+        (mailing_sent(sent_at="2026-11-23T10:00:00"), "$.data.sent_at"),
+        ({**mailing_sent(), "specversion": "0.3"}, "$.specversion"),
+        ({**mailing_sent(), "type": "mailing.bounced"}, "$.type"),
+        ({k: v for k, v in mailing_sent().items() if k != "id"}, "$"),
+    ],
+)
+def test_invalid_messages_name_the_field_at_fault(document: object, field: str) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        decode(raw(document))
+    assert caught.value.field == field
+
+
+def test_a_missing_data_field_is_named_in_the_reason() -> None:
+    document = mailing_sent()
+    del document["data"]["customer_id"]
+    with pytest.raises(InvalidMessage, match="customer_id"):
+        decode(raw(document))
+
+
+@pytest.mark.parametrize("payload", [b"", b"{not json", b"[]", b"null", None])
+def test_garbage_is_an_invalid_message_not_a_crash(payload: bytes | None) -> None:
+    with pytest.raises(InvalidMessage):
+        decode(payload)
+
+
+def test_encode_then_decode_gives_the_same_event() -> None:
+    event = CloudEvent.new(
+        "ledger.low_balance_reached",
+        "/ledger",
+        {
+            "partner_id": "p-1",
+            "balance": 900,
+            "threshold": 1000,
+            "locale": "de",
+            "occurred_at": "2026-11-23T10:00:00+00:00",
+        },
+        subject="p-1",
+    )
+    assert decode(encode(event)) == event
+
+
+def test_encode_refuses_a_payload_that_breaks_its_schema() -> None:
+    event = CloudEvent.new("ledger.low_balance_reached", "/ledger", {"partner_id": "p-1"})
+    with pytest.raises(InvalidMessage, match="balance"):
+        encode(event)
+
+
+def test_every_message_type_has_a_schema_and_exactly_one_topic() -> None:
+    carried = [t for topic in ALL_TOPICS for t in topic.message_types]
+    assert sorted(carried) == known_types()
+    for message_type in known_types():
+        assert message_type in topic_for_type(message_type).message_types

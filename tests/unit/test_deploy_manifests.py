@@ -1,0 +1,108 @@
+"""The Docker Compose file and the Kubernetes manifests cannot run here, so check what we can:
+they parse, and every environment variable they hand our processes is a setting that exists."""
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from ledger.settings import LedgerSettings
+from pricing.settings import PricingSettings
+from shared.kafka_admin import KafkaAdminSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SETTINGS: list[type[BaseSettings]] = [PricingSettings, LedgerSettings, KafkaAdminSettings]
+
+
+def known_variables() -> set[str]:
+    names = set()
+    for settings in SETTINGS:
+        prefix = str(settings.model_config.get("env_prefix", ""))
+        names |= {(prefix + field).upper() for field in settings.model_fields}
+    return names
+
+
+def python_modules(command: list[str] | str) -> list[str]:
+    words = command.split() if isinstance(command, str) else command
+    text = " ".join(words)
+    return [part.split()[0] for part in text.split("python -m ")[1:]]
+
+
+def runnable(module: str) -> bool:
+    """`python -m module` would start: a module, or a package with a `__main__`."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        return False
+    if spec.submodule_search_locations is not None:
+        return importlib.util.find_spec(f"{module}.__main__") is not None
+    return True
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    return loaded
+
+
+def our_compose_services() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose()["services"].items() if "build" in s}
+
+
+def test_known_variables_are_derived_from_the_settings_classes() -> None:
+    assert {"LEDGER_OPS_TOKEN", "PRICING_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= (
+        known_variables()
+    )
+    assert "LEDGER_NO_SUCH_THING" not in known_variables()
+
+
+@pytest.mark.parametrize("service", sorted(our_compose_services()))
+def test_compose_sets_only_real_settings(service: str) -> None:
+    environment = our_compose_services()[service].get("environment", {})
+    assert set(environment) <= known_variables(), set(environment) - known_variables()
+
+
+@pytest.mark.parametrize("service", sorted(our_compose_services()))
+def test_compose_commands_name_modules_that_exist(service: str) -> None:
+    modules = python_modules(our_compose_services()[service]["command"])
+    assert modules
+    for module in modules:
+        assert runnable(module), module
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    documents = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        documents += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return documents
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())["resources"])
+    on_disk = {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+def test_k8s_config_and_container_env_are_real_settings() -> None:
+    documents = k8s_documents()
+    config_keys = set()
+    for doc in documents:
+        if doc["kind"] == "ConfigMap":
+            config_keys |= set(doc["data"])
+        if doc["kind"] == "Secret":
+            config_keys |= set(doc["stringData"])
+    assert config_keys <= known_variables(), config_keys - known_variables()
+
+    containers = [
+        c
+        for doc in documents
+        if doc["kind"] in {"Deployment", "Job"}
+        for c in doc["spec"]["template"]["spec"]["containers"]
+    ]
+    assert len(containers) >= 4
+    for container in containers:
+        names = {e["name"] for e in container.get("env", [])}
+        assert names <= known_variables(), names - known_variables()
+        for module in python_modules(container["command"]):
+            assert runnable(module), module
