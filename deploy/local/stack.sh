@@ -93,6 +93,7 @@ pid_alive() {
 
 # True when something accepts TCP connections on 127.0.0.1:port.
 port_open() {
+  # shellcheck disable=SC2016 # $1 is expanded by the inner bash
   timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
@@ -115,12 +116,13 @@ fail_port_taken() {
 
 # Run a PostgreSQL binary as the postgres OS user (initdb refuses root). From / so that it does
 # not complain about a working directory it cannot read (e.g. /root). A non-root caller runs
-# PostgreSQL as itself.
+# PostgreSQL as itself. fd 9 (the state lock, see lock_state) is closed: a postmaster that
+# inherited it would hold the lock for its whole life.
 as_pg() {
   if (( EUID == 0 )); then
-    (cd / && runuser -u postgres -- "$@")
+    (cd / && runuser -u postgres -- "$@") 9>&-
   else
-    (cd / && "$@")
+    (cd / && "$@") 9>&-
   fi
 }
 
@@ -141,9 +143,14 @@ find_pg_bin() {
   [[ -s $PGDATA/PG_VERSION ]] && version=$(cat "$PGDATA/PG_VERSION")
   [[ -z $version && -x /usr/lib/postgresql/$PG_MAJOR_WANTED/bin/initdb ]] && version=$PG_MAJOR_WANTED
   if [[ -z $version ]]; then
-    local initdb
-    initdb=$(ls -1d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n1 || true)
-    [[ -n $initdb ]] && version=$(basename "$(dirname "$(dirname "$initdb")")")
+    local candidate
+    for candidate in /usr/lib/postgresql/*/bin/initdb; do
+      [[ -x $candidate ]] || continue
+      candidate=${candidate#/usr/lib/postgresql/}
+      candidate=${candidate%%/*}
+      [[ $candidate =~ ^[0-9]+$ ]] || continue
+      if [[ -z $version ]] || (( candidate > version )); then version=$candidate; fi
+    done
   fi
   PG_BIN=/usr/lib/postgresql/$version/bin
   [[ -n $version && -x $PG_BIN/initdb ]]
@@ -169,9 +176,23 @@ ensure_prerequisites() {
 # ------------------------------------------------------------------------------------------
 # PostgreSQL
 # ------------------------------------------------------------------------------------------
+# pg_ctl status alone is not enough: it only does kill -0 on the pid in postmaster.pid, and a
+# killed postmaster stays a zombie until PID 1 reaps it (seconds, in some containers).
 pg_running() {
   [[ -n ${PG_BIN:-} && -s $PGDATA/PG_VERSION ]] || return 1
+  pid_alive "$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null)" || return 1
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1
+}
+
+# After a crash (kill -9) the dead postmaster's pid and its orphaned children linger for a
+# moment; PostgreSQL refuses to start while its old lock file or shared memory look in use.
+pg_wait_old_gone() {
+  local pid deadline=$((SECONDS + 30))
+  pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  while [[ -e /proc/$pid ]] && (( SECONDS < deadline )); do
+    sleep 0.2
+  done
 }
 
 # Port of the running server, from postmaster.pid (line 4).
@@ -194,7 +215,7 @@ pg_prepare() {
     if [[ -d $PGDATA ]] && [[ -n $(ls -A -- "$PGDATA") ]]; then
       die "$PGDATA exists but is not a PostgreSQL data dir (interrupted initdb?); remove it and retry"
     fi
-    say "initdb: $PGDATA ($($PG_BIN/postgres --version))"
+    say "initdb: $PGDATA ($("$PG_BIN/postgres" --version))"
     # Local (socket) connections: trust, but the socket itself is 0700 (see mailbill.conf), so
     # only the server's OS user and root reach it. TCP: SCRAM passwords, like production.
     as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
@@ -228,12 +249,21 @@ pg_start() {
   if port_open "$PG_PORT"; then
     fail_port_taken "$PG_PORT" "PostgreSQL"
   fi
+  pg_wait_old_gone
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  # pg_ctl detaches the postmaster (setsid) and waits until it accepts connections.
-  if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t "$PG_READY_TIMEOUT" start >/dev/null; then
-    show_tail "$PG_LOG"
-    die "PostgreSQL did not start (log: $PG_LOG)"
-  fi
+  # pg_ctl detaches the postmaster (setsid) and waits until it accepts connections. A few
+  # tries: right after a crash, orphaned backends may still hold the old shared memory.
+  local _try
+  for _try in 1 2 3 4 5; do
+    if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t "$PG_READY_TIMEOUT" start >/dev/null; then
+      return 0
+    fi
+    tail -n 5 -- "$PG_LOG" | grep -qE 'still in use|lock file .* already exists' || break
+    say "old PostgreSQL processes still shutting down; retrying in 2s"
+    sleep 2
+  done
+  show_tail "$PG_LOG"
+  die "PostgreSQL did not start (log: $PG_LOG)"
 }
 
 # Role and databases, idempotent: safe to run on every start.
@@ -263,7 +293,8 @@ pg_wait_ready() {
       -U "$PG_USER" -d "$db" -c 'SELECT 1' >/dev/null ||
       { show_tail "$PG_LOG"; die "cannot query database $db as $PG_USER over TCP"; }
   done
-  say "PostgreSQL ready: postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/{${PG_DATABASES[*]// /,}}"
+  local IFS=,
+  say "PostgreSQL ready: postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/{${PG_DATABASES[*]}}"
 }
 
 pg_up() {
@@ -320,9 +351,12 @@ kafka_ensure_libs() {
   say "resolving Kafka jars with Maven (first run downloads ~50 MB into ~/.m2)"
   local tmp=$KAFKA_DIR/libs.tmp.$$
   rm -rf -- "$tmp"
-  if ! mvn -B -q -f "$pom" dependency:copy-dependencies -DoutputDirectory="$tmp" -DincludeScope=runtime; then
+  local mvn_log=$LOG_DIR/mvn.log
+  if ! mvn -B -q -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+      -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvn_log" 2>&1 9>&-; then
     rm -rf -- "$tmp"
-    die "mvn could not resolve the Kafka jars (see its output above)"
+    show_tail "$mvn_log"
+    die "mvn could not resolve the Kafka jars (log: $mvn_log)"
   fi
   printf '%s\n' "$want" >"$tmp/.pom.sha256"
   rm -rf -- "$KAFKA_LIBS"
@@ -371,6 +405,7 @@ kafka_start() {
   # setsid + nohup: own session, immune to the hangup of the calling shell or terminal.
   # The inner bash writes its own pid and then execs the JVM, so the pid file holds the
   # JVM's pid whatever setsid did (it forks when the caller leads a process group).
+  # shellcheck disable=SC2016 # $$, $1 and $@ belong to the inner bash
   setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$KAFKA_PID_FILE" \
     "$(java_cmd)" "${KAFKA_HEAP[@]}" \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -378,7 +413,7 @@ kafka_start() {
     -Dkafka.logs.dir="$LOG_DIR" \
     -Dlog4j.configuration="file:$SCRIPT_DIR/kafka/log4j.properties" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
-    </dev/null >>"$KAFKA_OUT" 2>&1 &
+    </dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
   local deadline=$((SECONDS + 10))
   until [[ -s $KAFKA_PID_FILE ]]; do
     (( SECONDS < deadline )) || die "Kafka launcher did not write $KAFKA_PID_FILE"
@@ -440,10 +475,11 @@ kafka_down() {
 # ------------------------------------------------------------------------------------------
 # Subcommands
 # ------------------------------------------------------------------------------------------
-# One stack operation at a time per state dir (e.g. two `make up` in parallel).
+# One stack operation at a time per state dir (e.g. two `make up` in parallel). The lock is
+# fd 9; every long-lived child is started with 9>&- so that it does not keep the lock.
 lock_state() {
   exec 9>"$STATE/.stack.lock"
-  flock -w 300 9 || die "another stack.sh holds $STATE/.stack.lock"
+  flock -w 180 9 || die "another stack.sh (or a process that inherited its lock) holds $STATE/.stack.lock"
 }
 
 both_up_fast() {
@@ -451,6 +487,22 @@ both_up_fast() {
   pg_running && [[ $(pg_running_port) == "$PG_PORT" ]] && port_open "$PG_PORT" &&
     kafka_running && grep -q "^listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT," "$KAFKA_PROPS" &&
     port_open "$KAFKA_PORT"
+}
+
+# Check every port we are about to bind before starting anything, so that a conflict on the
+# Kafka port does not leave a freshly started PostgreSQL behind.
+preflight_ports() {
+  if ! pg_running && port_open "$PG_PORT"; then
+    fail_port_taken "$PG_PORT" "PostgreSQL"
+  fi
+  if ! kafka_running; then
+    local port
+    for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+      if port_open "$port"; then
+        fail_port_taken "$port" "Kafka"
+      fi
+    done
+  fi
 }
 
 print_where() {
@@ -467,6 +519,7 @@ cmd_up() {
     return 0
   fi
   ensure_prerequisites
+  preflight_ports
   pg_up
   kafka_up
   say "stack up in ${SECONDS}s"

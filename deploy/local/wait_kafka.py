@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -57,19 +58,19 @@ async def _probe(bootstrap: str, attempt_timeout: float) -> str:
         brokers = cluster.get("brokers") or []
         if not brokers:
             raise RuntimeError("metadata lists no broker yet")
-        coordinator = await asyncio.wait_for(
-            admin.find_coordinator(PROBE_GROUP), attempt_timeout
+        coordinator = await asyncio.wait_for(admin.find_coordinator(PROBE_GROUP), attempt_timeout)
+        return (
+            f"{len(brokers)} broker(s), cluster {cluster.get('cluster_id')}, "
+            f"group coordinator {coordinator}"
         )
-        return f"{len(brokers)} broker(s), cluster {cluster.get('cluster_id')}, group coordinator {coordinator}"
     finally:
-        try:
+        # Closing a half-started client may fail; that says nothing about the broker.
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(admin.close(), attempt_timeout)
-        except Exception:  # noqa: BLE001 - closing a half-started client may fail; irrelevant
-            pass
 
 
-async def wait(bootstrap: str, timeout: float, pid: int | None, quiet: bool) -> int:
-    deadline = time.monotonic() + timeout
+async def wait(bootstrap: str, limit_s: float, pid: int | None, quiet: bool) -> int:
+    deadline = time.monotonic() + limit_s
     last_error = "no attempt made"
     attempt = 0
     while True:
@@ -82,7 +83,7 @@ async def wait(bootstrap: str, timeout: float, pid: int | None, quiet: bool) -> 
             break
         try:
             summary = await _probe(bootstrap, attempt_timeout=min(10.0, max(1.0, remaining)))
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:  # any failure means "not ready yet"
             last_error = f"{type(exc).__name__}: {exc}".strip()
         else:
             if not quiet:
@@ -90,7 +91,7 @@ async def wait(bootstrap: str, timeout: float, pid: int | None, quiet: bool) -> 
             return 0
         await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
     print(
-        f"wait_kafka: Kafka at {bootstrap} not ready after {timeout:.0f}s "
+        f"wait_kafka: Kafka at {bootstrap} not ready after {limit_s:.0f}s "
         f"({attempt} attempts); last error: {last_error}",
         file=sys.stderr,
     )

@@ -34,6 +34,24 @@ _LOAD_OFFSETS = text(
     " AND topic = :topic"
 )
 
+_ENSURE_OFFSETS = text(
+    """
+    INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+    SELECT :group, :topic, p, 0 FROM unnest(CAST(:partitions AS integer[])) AS t(p)
+    ON CONFLICT DO NOTHING
+    """
+)
+
+_LOCK_OFFSETS = text(
+    """
+    SELECT partition, next_offset FROM consumer_offsets
+    WHERE consumer_group = :group AND topic = :topic
+      AND partition = ANY(CAST(:partitions AS integer[]))
+    ORDER BY partition
+    FOR UPDATE
+    """
+)
+
 _DEAD_LETTER = text(
     """
     INSERT INTO dead_letters (topic, partition, "offset", message_key, message, reason)
@@ -78,6 +96,14 @@ class Inbox:
                     "offsets": list(next_offsets.values()),
                 },
             )
+
+    async def lock_offsets(self, topic: str, partitions: set[int]) -> dict[int, int]:
+        """The stored next offsets of these partitions, locked until the transaction ends, so
+        that two consumers (say, around a rebalance) apply a partition's batch one at a time."""
+        parameters = {"group": self._group, "topic": topic, "partitions": sorted(partitions)}
+        await self._connection.execute(_ENSURE_OFFSETS, parameters)
+        result = await self._connection.execute(_LOCK_OFFSETS, parameters)
+        return {row[0]: row[1] for row in result}
 
     async def next_offsets(self, topic: str) -> dict[int, int]:
         result = await self._connection.execute(

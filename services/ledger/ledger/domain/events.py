@@ -17,9 +17,9 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
-JsonValue = Union[str, int, float, bool, None, list["JsonValue"], dict[str, "JsonValue"]]
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 """A value that ``json.dumps`` writes and ``json.loads`` reads back unchanged."""
 
 BillingMode = Literal["prepaid", "on_demand"]
@@ -145,13 +145,19 @@ class PurchaseSucceeded:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PurchaseFailed:
-    """``retry_not_before`` is set for an automatic purchase that backs off (not suspended)."""
+    """A declined payment.
+
+    ``consecutive_failures`` is set when the decline counts against auto-purchase (an automatic
+    purchase while auto-purchase is on); ``retry_not_before`` is set when it then backs off
+    rather than being suspended.
+    """
 
     purchase_id: str
-    reason: str
+    reason: str | None
     code: str | None
     retryable: bool
     retry_not_before: datetime | None
+    consecutive_failures: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +167,7 @@ class PurchaseReturned:
     purchase_id: str
     credits: int
     amount_minor: int
-    reason: str
+    reason: str | None
     code: str | None
 
 
@@ -210,7 +216,7 @@ class ChargeSucceeded:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChargeFailed:
     charge_id: str
-    reason: str
+    reason: str | None
     code: str | None
 
 
@@ -219,7 +225,7 @@ class ChargeReturned:
     charge_id: str
     credits: int
     amount_minor: int
-    reason: str
+    reason: str | None
     code: str | None
 
 
@@ -239,31 +245,31 @@ class DebtSettled:
     reference: str | None
 
 
-Event = Union[
-    PartnerRegistered,
-    CustomerAttached,
-    BillingSettingsChanged,
-    MailingDebited,
-    CreditsReserved,
-    ReservationReleased,
-    ReservationExpired,
-    LowBalanceReached,
-    ReminderRearmed,
-    PurchaseRequested,
-    PurchaseSucceeded,
-    PurchaseFailed,
-    PurchaseReturned,
-    AutoPurchaseSuspended,
-    AutoPurchaseResumed,
-    CreditsGranted,
-    CreditsAdjusted,
-    ChargeRequested,
-    ChargeSucceeded,
-    ChargeFailed,
-    ChargeReturned,
-    DebtRecorded,
-    DebtSettled,
-]
+Event = (
+    PartnerRegistered
+    | CustomerAttached
+    | BillingSettingsChanged
+    | MailingDebited
+    | CreditsReserved
+    | ReservationReleased
+    | ReservationExpired
+    | LowBalanceReached
+    | ReminderRearmed
+    | PurchaseRequested
+    | PurchaseSucceeded
+    | PurchaseFailed
+    | PurchaseReturned
+    | AutoPurchaseSuspended
+    | AutoPurchaseResumed
+    | CreditsGranted
+    | CreditsAdjusted
+    | ChargeRequested
+    | ChargeSucceeded
+    | ChargeFailed
+    | ChargeReturned
+    | DebtRecorded
+    | DebtSettled
+)
 
 EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
     {cls.__name__: cls for cls in typing.get_args(Event)}
@@ -318,4 +324,6 @@ def event_from_dict(type_name: str, payload: Mapping[str, JsonValue]) -> Event:
             f"{type_name} payload does not fit: missing {sorted(missing)}, "
             f"unexpected {sorted(unexpected)}"
         )
-    return cls(**{name: decode(payload[name]) for name, decode in decoders.items()})
+    # Any: the payload's shape was checked above; the values are the stored ones.
+    values: dict[str, Any] = {name: decode(payload[name]) for name, decode in decoders.items()}
+    return cls(**values)

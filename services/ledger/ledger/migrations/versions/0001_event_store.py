@@ -100,9 +100,13 @@ def upgrade() -> None:
             type           text NOT NULL,
             credits_delta  bigint NOT NULL,
             balance_after  bigint NOT NULL,
+            mailing_id     text,
             occurred_at    timestamptz NOT NULL,
             PRIMARY KEY (partner_id, version)
         );
+        -- A mailing is debited once, even when the platform sends it twice under two event ids.
+        CREATE UNIQUE INDEX partner_history_mailing
+            ON partner_history (partner_id, mailing_id) WHERE mailing_id IS NOT NULL;
 
         CREATE TABLE reservations (
             partner_id      text NOT NULL,

@@ -1,0 +1,84 @@
+"""The pricing service seen from the ledger: one batch quote call per batch of mailings."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteItem:
+    """Price `quantity` of a price list's component with the version in effect at `at`."""
+
+    price_list_id: str
+    component: str
+    quantity: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    price_list_id: str
+    price_list_version: int
+    currency: str
+    amount: Decimal
+    quote: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """The pricing service refused this item for good (e.g. an unknown price list)."""
+
+    reason: str
+
+
+class PricingUnavailable(Exception):
+    """Pricing could not answer now (down, overloaded, 5xx): retry later, never skip."""
+
+
+class PricingClient:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def quote_batch(self, items: Sequence[QuoteItem]) -> list[PricedItem | RejectedItem]:
+        """One result per item, in the same order."""
+        if not items:
+            return []
+        body = {
+            "items": [
+                {
+                    "price_list_id": i.price_list_id,
+                    "component": i.component,
+                    "quantity": str(i.quantity),
+                    "at": i.at.isoformat(),
+                }
+                for i in items
+            ]
+        }
+        try:
+            response = await self._client.post("/v1/quotes/batch", json=body)
+        except httpx.HTTPError as exc:
+            raise PricingUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise PricingUnavailable(f"pricing answered {response.status_code}")
+        if response.status_code != 200:
+            # The whole request was refused: a bug on our side, not bad input from one mailing.
+            raise RuntimeError(f"pricing refused the batch: {response.status_code} {response.text}")
+        results: list[PricedItem | RejectedItem] = []
+        for item in response.json()["items"]:
+            if "error" in item:
+                results.append(RejectedItem(item["error"]["detail"]))
+            else:
+                results.append(
+                    PricedItem(
+                        price_list_id=item["price_list_id"],
+                        price_list_version=item["price_list_version"],
+                        currency=item["currency"],
+                        amount=Decimal(item["amount"]),
+                        quote=item,
+                    )
+                )
+        return results

@@ -1,0 +1,1113 @@
+"""The partner account aggregate, as pure functions.
+
+A command looks at a ``PartnerAccount`` (or ``None`` before registration) and returns the new
+events, or raises a ``LedgerError``; it never changes anything. ``apply`` folds one event into
+the state and ``replay`` folds a whole stream. Time and ids come in as arguments (or are
+derived from them), so that running a command again on the same state gives the same events.
+
+Rules kept here, in one place:
+- Balance: a prepaid mailing's debit is always recorded, even below zero (the mailing went out).
+- Reminder: armed exactly while ``balance >= threshold``; ``LowBalanceReached`` when an armed
+  reminder sees the balance below the threshold, ``ReminderRearmed`` when it is back at or
+  above. Both follow the event that moved the balance. The balance counts, not ``available``:
+  a hold is a plan, the reminder is about credits that are gone.
+- Auto-purchase: see ``auto_purchase_due`` and ``policies``.
+- Reservations: ``available = balance - held``; the debit of a mailing closes its hold.
+- On demand: a mailing's credits are charged, not taken from the balance; failed or returned
+  charges become debt, which blocks new reservations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar, assert_never
+
+from . import policies
+from .errors import (
+    AutoPurchaseNotAllowed,
+    CorruptStream,
+    CustomerAlreadyAttached,
+    DuplicateMailing,
+    InsufficientCredits,
+    InvalidCommand,
+    LedgerError,
+    NotFound,
+    PartnerAlreadyRegistered,
+    PartnerInDebt,
+    PartnerNotRegistered,
+    PaymentResultConflict,
+    PurchaseAlreadyInFlight,
+    PurchaseConflict,
+    ReservationConflict,
+    ReservationNotActive,
+    UnknownCharge,
+    UnknownCustomer,
+    UnknownPurchase,
+    UnknownReservation,
+)
+from .events import (
+    AutoPurchaseResumed,
+    AutoPurchaseSuspended,
+    BillingMode,
+    BillingSettingsChanged,
+    ChargeFailed,
+    ChargeRequested,
+    ChargeReturned,
+    ChargeSucceeded,
+    CreditsAdjusted,
+    CreditsGranted,
+    CreditsReserved,
+    CustomerAttached,
+    DebtRecorded,
+    DebtSettled,
+    Event,
+    JsonValue,
+    Locale,
+    LowBalanceReached,
+    MailingDebited,
+    PartnerRegistered,
+    PaymentMethod,
+    PurchaseFailed,
+    PurchaseReason,
+    PurchaseRequested,
+    PurchaseReturned,
+    PurchaseSucceeded,
+    ReminderRearmed,
+    ReservationExpired,
+    ReservationReleased,
+    SettledBy,
+)
+from .persistent import PersistentMap, PersistentSet
+from .policies import DEFAULT_MINIMUM_CHARGE_MINOR, PaymentResult, PaymentStatus
+
+ReservationStatus = Literal["active", "captured", "released", "expired"]
+
+BILLING_MODES: tuple[BillingMode, ...] = ("prepaid", "on_demand")
+LOCALES: tuple[Locale, ...] = ("de", "en")
+PAYMENT_METHOD_TYPES = ("card", "sepa_debit")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reservation:
+    """A hold of credits for a planned mailing."""
+
+    credits: int
+    expires_at: datetime
+    mailing_id: str | None
+    status: ReservationStatus = "active"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Purchase:
+    """Credits bought with money (prepaid), automatically or by hand."""
+
+    credits: int
+    amount_minor: int
+    reason: PurchaseReason
+    status: PaymentStatus = "requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Charge:
+    """Money taken on demand for the credits of one or more sent mailings."""
+
+    credits: int
+    amount_minor: int
+    mailing_ids: tuple[str, ...]
+    status: PaymentStatus = "requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerAccount:
+    """State of one partner's account: what ``replay`` makes of its events.
+
+    Never change it in place; ``apply`` returns a new one. ``version`` is the number of events
+    applied, which the event store uses for optimistic concurrency. Everything the account has
+    seen stays in ``reservations``, ``purchases``, ``charges`` and ``debited_mailing_ids`` (for
+    idempotency and late payment results); the ``*_in_flight`` / ``active_*`` tuples index the
+    few that are still open, oldest first, so that commands need not scan the history.
+    """
+
+    partner_id: str
+    name: str
+    locale: Locale
+    billing_mode: BillingMode
+    currency: str
+    credit_price_list_id: str
+    mailing_price_list_id: str
+    customers: PersistentMap[str, str] = field(default_factory=PersistentMap)
+    balance: int = 0
+    reservations: PersistentMap[str, Reservation] = field(default_factory=PersistentMap)
+    active_reservation_ids: tuple[str, ...] = ()
+    held: int = 0
+    debt_credits: int = 0
+    debt_minor: int = 0
+    reminder_threshold: int | None = None
+    reminder_armed: bool = False
+    auto_purchase_credits: int | None = None
+    auto_purchase_trigger: int | None = None
+    auto_purchase_failures: int = 0
+    auto_purchase_suspended: bool = False
+    auto_purchase_retry_not_before: datetime | None = None
+    purchases: PersistentMap[str, Purchase] = field(default_factory=PersistentMap)
+    purchases_in_flight: tuple[str, ...] = ()
+    uncharged_credits: int = 0
+    uncharged_minor: int = 0
+    uncharged_mailing_ids: tuple[str, ...] = ()
+    charges: PersistentMap[str, Charge] = field(default_factory=PersistentMap)
+    charges_in_flight: tuple[str, ...] = ()
+    payment_method: PaymentMethod | None = None
+    debited_mailing_ids: PersistentSet[str] = field(default_factory=PersistentSet)
+    version: int = 0
+
+    @property
+    def available(self) -> int:
+        """Credits not promised to an active reservation: ``balance - held``."""
+        return self.balance - self.held
+
+    @property
+    def in_debt(self) -> bool:
+        return self.debt_credits > 0 or self.debt_minor > 0
+
+    @property
+    def auto_purchase_enabled(self) -> bool:
+        return self.auto_purchase_credits is not None
+
+
+# --- ids -------------------------------------------------------------------------------------
+
+
+def auto_purchase_id(state: PartnerAccount) -> str:
+    """The id of the automatic purchase decided on this state.
+
+    Derived from the version, so a retried command proposes the same id and the event store's
+    version check turns a concurrent second decision into a conflict.
+    """
+    return f"{state.partner_id}:auto-purchase:{state.version}"
+
+
+def charge_id_for(partner_id: str, mailing_id: str) -> str:
+    """The id of the on-demand charge that the debit of ``mailing_id`` requests."""
+    return f"{partner_id}:charge:{mailing_id}"
+
+
+# --- small checks ----------------------------------------------------------------------------
+
+
+def _registered(state: PartnerAccount | None) -> PartnerAccount:
+    if state is None:
+        raise PartnerNotRegistered()
+    return state
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidCommand(message)
+
+
+def _aware(now: datetime) -> None:
+    _require(now.utcoffset() is not None, "times must be timezone-aware (UTC)")
+
+
+def _text(value: str, name: str) -> None:
+    _require(bool(value.strip()), f"{name} must not be empty")
+
+
+def _choice(value: str, choices: Sequence[str], name: str) -> None:
+    _require(value in choices, f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _non_negative(value: int, name: str) -> None:
+    _require(value >= 0, f"{name} must not be negative; got {value}")
+
+
+def _positive(value: int, name: str) -> None:
+    _require(value > 0, f"{name} must be positive; got {value}")
+
+
+# --- follow-up rules -------------------------------------------------------------------------
+
+
+def _fold(state: PartnerAccount, events: Iterable[Event]) -> PartnerAccount:
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def _with_reminder(state: PartnerAccount, events: list[Event]) -> list[Event]:
+    """``events`` plus the reminder event their balance change calls for, if any."""
+    after = _fold(state, events)
+    threshold = after.reminder_threshold
+    transition = policies.reminder_transition(
+        balance=after.balance, threshold=threshold, armed=after.reminder_armed
+    )
+    if threshold is None or transition is None:
+        return events
+    if transition == "fire":
+        return [*events, LowBalanceReached(balance=after.balance, threshold=threshold)]
+    return [*events, ReminderRearmed(balance=after.balance, threshold=threshold)]
+
+
+# --- partner, customers, settings ------------------------------------------------------------
+
+
+def register_partner(
+    state: PartnerAccount | None,
+    *,
+    partner_id: str,
+    name: str,
+    locale: Locale,
+    billing_mode: BillingMode,
+    currency: str,
+    credit_price_list_id: str,
+    mailing_price_list_id: str,
+) -> list[Event]:
+    """Open the account. A second registration is a conflict: the API hands out the
+    partner's token only once, so a silent repeat would leave the caller without one."""
+    if state is not None:
+        raise PartnerAlreadyRegistered(state.partner_id)
+    for value, label in (
+        (partner_id, "partner_id"),
+        (name, "name"),
+        (credit_price_list_id, "credit_price_list_id"),
+        (mailing_price_list_id, "mailing_price_list_id"),
+    ):
+        _text(value, label)
+    _choice(locale, LOCALES, "locale")
+    _choice(billing_mode, BILLING_MODES, "billing_mode")
+    _require(
+        len(currency) == 3 and currency.isalpha() and currency.isupper(),
+        f"currency must be an ISO 4217 code like 'EUR'; got {currency!r}",
+    )
+    return [
+        PartnerRegistered(
+            partner_id=partner_id,
+            name=name,
+            locale=locale,
+            billing_mode=billing_mode,
+            currency=currency,
+            credit_price_list_id=credit_price_list_id,
+            mailing_price_list_id=mailing_price_list_id,
+        )
+    ]
+
+
+def attach_customer(state: PartnerAccount | None, *, customer_id: str, name: str) -> list[Event]:
+    """Attach a customer (sub-account). The same id and name again changes nothing; the same
+    id under another name is a conflict (renaming is not a feature yet)."""
+    account = _registered(state)
+    _text(customer_id, "customer_id")
+    _text(name, "name")
+    existing = account.customers.get(customer_id)
+    if existing == name:
+        return []
+    if existing is not None:
+        raise CustomerAlreadyAttached(customer_id, existing)
+    return [CustomerAttached(customer_id=customer_id, name=name)]
+
+
+def change_billing(
+    state: PartnerAccount | None,
+    *,
+    billing_mode: BillingMode,
+    reminder_threshold: int | None,
+    auto_purchase_credits: int | None,
+    auto_purchase_trigger: int | None,
+    payment_method: PaymentMethod | None,
+) -> list[Event]:
+    """Replace the billing settings (all of them, as the portal's form sends them).
+
+    - The reminder is armed iff the balance is at or above the new threshold: a threshold set
+      above the current balance does not fire (no crossing happened).
+    - Auto-purchase needs a payment method; on demand needs one too. Auto-purchase settings are
+      kept in on-demand mode but only act while prepaid.
+    - Saving the settings with auto-purchase on while it is suspended resumes it: the partner
+      was told about the suspension and has confirmed (usually with a new payment method).
+      Turning auto-purchase off clears its failure history.
+    Saving unchanged settings emits no ``BillingSettingsChanged``.
+    """
+    account = _registered(state)
+    _choice(billing_mode, BILLING_MODES, "billing_mode")
+    if reminder_threshold is not None:
+        _non_negative(reminder_threshold, "reminder_threshold")
+    if auto_purchase_credits is not None:
+        _positive(auto_purchase_credits, "auto_purchase_credits")
+    if auto_purchase_trigger is not None:
+        _require(auto_purchase_credits is not None, "a trigger needs auto_purchase_credits")
+        _non_negative(auto_purchase_trigger, "auto_purchase_trigger")
+    if payment_method is not None:
+        _choice(payment_method.get("type", ""), PAYMENT_METHOD_TYPES, "payment_method type")
+    _require(
+        payment_method is not None or (billing_mode == "prepaid" and auto_purchase_credits is None),
+        "on-demand billing and auto-purchase need a payment method",
+    )
+    changed = BillingSettingsChanged(
+        billing_mode=billing_mode,
+        reminder_threshold=reminder_threshold,
+        reminder_armed=policies.reminder_armed_for(
+            balance=account.balance, threshold=reminder_threshold
+        ),
+        auto_purchase_credits=auto_purchase_credits,
+        auto_purchase_trigger=auto_purchase_trigger,
+        payment_method=dict(payment_method) if payment_method is not None else None,
+    )
+    current = (
+        account.billing_mode,
+        account.reminder_threshold,
+        account.auto_purchase_credits,
+        account.auto_purchase_trigger,
+        account.payment_method,
+    )
+    wanted = (
+        billing_mode,
+        reminder_threshold,
+        auto_purchase_credits,
+        auto_purchase_trigger,
+        changed.payment_method,
+    )
+    events: list[Event] = [] if wanted == current else [changed]
+    if auto_purchase_credits is not None and account.auto_purchase_suspended:
+        events.append(AutoPurchaseResumed(reason="billing settings saved by the partner"))
+    return events
+
+
+# --- credits in and out ----------------------------------------------------------------------
+
+
+def grant_credits(
+    state: PartnerAccount | None, *, credits: int, reason: str, actor: str
+) -> list[Event]:
+    """Give credits without payment (goodwill, migration); ``reason`` and ``actor`` required."""
+    account = _registered(state)
+    _positive(credits, "credits")
+    _text(reason, "reason")
+    _text(actor, "actor")
+    return _with_reminder(account, [CreditsGranted(credits=credits, reason=reason, actor=actor)])
+
+
+def adjust_credits(
+    state: PartnerAccount | None, *, delta: int, reason: str, actor: str
+) -> list[Event]:
+    """Correct the balance by ``delta`` (either sign; the balance may go negative)."""
+    account = _registered(state)
+    _require(delta != 0, "an adjustment must change the balance")
+    _text(reason, "reason")
+    _text(actor, "actor")
+    return _with_reminder(account, [CreditsAdjusted(delta=delta, reason=reason, actor=actor)])
+
+
+def debit_mailing(
+    state: PartnerAccount | None,
+    *,
+    mailing_id: str,
+    customer_id: str,
+    recipients: int,
+    credits: int,
+    price_list_id: str,
+    price_list_version: int,
+    quote: Mapping[str, JsonValue],
+    now: datetime,
+    reservation_id: str | None = None,
+    charge_minor: int | None = None,
+    minimum_charge_minor: int = DEFAULT_MINIMUM_CHARGE_MINOR,
+) -> list[Event]:
+    """Record the cost of a sent mailing. It is a fact: never refused for lack of credits.
+
+    Pass the mailing's ``sent_at`` as ``now``: it decides whether its hold was still alive.
+    Reservations whose time is up are expired first. If ``reservation_id`` names an active
+    hold, the debit captures up to the hold and releases the rest; more than the hold comes
+    from the balance. An unknown or finished reservation means a plain debit.
+
+    Prepaid (``charge_minor`` must be ``None``): ``credits`` leave the balance, which may go
+    negative; the reminder may fire. On demand (``charge_minor`` required: the price of the
+    credits in minor units): the money waits until it reaches ``minimum_charge_minor``, then a
+    ``ChargeRequested`` takes everything waiting, with an id derived from this mailing.
+    """
+    account = _registered(state)
+    _aware(now)
+    _text(mailing_id, "mailing_id")
+    _text(price_list_id, "price_list_id")
+    _non_negative(recipients, "recipients")
+    _non_negative(credits, "credits")
+    if account.billing_mode == "on_demand":
+        _require(charge_minor is not None, "an on-demand debit needs charge_minor")
+    else:
+        _require(charge_minor is None, "a prepaid debit takes no charge_minor")
+    if charge_minor is not None:
+        _non_negative(charge_minor, "charge_minor")
+    if customer_id not in account.customers:
+        raise UnknownCustomer(customer_id)
+    if mailing_id in account.debited_mailing_ids:
+        raise DuplicateMailing(mailing_id)
+
+    events = expire_reservations(account, now)
+    holds = _fold(account, events).reservations
+    hold = holds.get(reservation_id) if reservation_id is not None else None
+    captured = released = 0
+    if hold is not None and hold.status == "active":
+        captured = min(credits, hold.credits)
+        released = hold.credits - captured
+    events.append(
+        MailingDebited(
+            mailing_id=mailing_id,
+            customer_id=customer_id,
+            recipients=recipients,
+            credits=credits,
+            price_list_id=price_list_id,
+            price_list_version=price_list_version,
+            quote=dict(quote),
+            reservation_id=reservation_id,
+            captured_credits=captured,
+            released_credits=released,
+            charge_minor=charge_minor,
+        )
+    )
+    events = _with_reminder(account, events)
+    after = _fold(account, events)
+    if charge_minor is not None and policies.charge_due(
+        uncharged_minor=after.uncharged_minor, minimum_charge_minor=minimum_charge_minor
+    ):
+        events.append(
+            ChargeRequested(
+                charge_id=charge_id_for(account.partner_id, mailing_id),
+                credits=after.uncharged_credits,
+                amount_minor=after.uncharged_minor,
+                currency=account.currency,
+                mailing_ids=after.uncharged_mailing_ids,
+                payment_method=after.payment_method,
+            )
+        )
+    return events
+
+
+# --- reservations ----------------------------------------------------------------------------
+
+
+def reserve(
+    state: PartnerAccount | None,
+    *,
+    reservation_id: str,
+    credits: int,
+    ttl_seconds: int,
+    now: datetime,
+    mailing_id: str | None = None,
+) -> list[Event]:
+    """Hold ``credits`` for a planned mailing for ``ttl_seconds``.
+
+    Refused while the partner is in debt, and (prepaid) when fewer credits are available.
+    On demand there is no balance to hold: the reservation only passes the debt check.
+    The same id with the same credits and mailing again changes nothing (whatever became of
+    the reservation since); the same id with other values is a conflict. Holds whose time is
+    up are expired first, so they no longer count against ``available``.
+    """
+    account = _registered(state)
+    _aware(now)
+    _text(reservation_id, "reservation_id")
+    _positive(credits, "credits")
+    _positive(ttl_seconds, "ttl_seconds")
+    existing = account.reservations.get(reservation_id)
+    if existing is not None:
+        if existing.credits == credits and existing.mailing_id == mailing_id:
+            return []
+        raise ReservationConflict(reservation_id, existing.credits)
+    if account.in_debt:
+        raise PartnerInDebt(account.debt_credits, account.debt_minor, account.currency)
+    events = expire_reservations(account, now)
+    available = _fold(account, events).available
+    if account.billing_mode == "prepaid" and available < credits:
+        raise InsufficientCredits(credits, available)
+    events.append(
+        CreditsReserved(
+            reservation_id=reservation_id,
+            credits=credits,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+            mailing_id=mailing_id,
+        )
+    )
+    return events
+
+
+def release(state: PartnerAccount | None, *, reservation_id: str) -> list[Event]:
+    """Give a hold back. Releasing a hold that is already released or expired changes nothing;
+    one that a mailing captured is no longer the caller's to release."""
+    account = _registered(state)
+    hold = account.reservations.get(reservation_id)
+    if hold is None:
+        raise UnknownReservation(reservation_id)
+    if hold.status in ("released", "expired"):
+        return []
+    if hold.status == "captured":
+        raise ReservationNotActive(reservation_id, hold.status)
+    return [ReservationReleased(reservation_id=reservation_id, credits=hold.credits)]
+
+
+def expire_reservations(state: PartnerAccount | None, now: datetime) -> list[Event]:
+    """``ReservationExpired`` for every active hold whose time is up at ``now``."""
+    account = _registered(state)
+    _aware(now)
+    return [
+        ReservationExpired(reservation_id=rid, credits=hold.credits)
+        for rid in account.active_reservation_ids
+        if policies.reservation_expired(
+            expires_at=(hold := account.reservations[rid]).expires_at, now=now
+        )
+    ]
+
+
+# --- purchases -------------------------------------------------------------------------------
+
+
+def _auto_purchase_blocker(account: PartnerAccount, now: datetime) -> LedgerError | None:
+    """Why no automatic purchase may start now, or ``None`` when one may."""
+    if account.auto_purchase_credits is None:
+        return AutoPurchaseNotAllowed("auto-purchase is off")
+    if account.billing_mode != "prepaid":
+        return AutoPurchaseNotAllowed("the partner is billed on demand")
+    if account.auto_purchase_suspended:
+        return AutoPurchaseNotAllowed("auto-purchase is suspended after declined payments")
+    in_flight = account.purchases_in_flight
+    if in_flight:
+        return PurchaseAlreadyInFlight(in_flight[0])
+    retry = account.auto_purchase_retry_not_before
+    if retry is not None and now < retry:
+        return AutoPurchaseNotAllowed("backing off after a declined payment", retry)
+    return None
+
+
+def auto_purchase_due(state: PartnerAccount | None, now: datetime) -> int | None:
+    """Credits to buy automatically now, or ``None``.
+
+    Due when auto-purchase is on, the partner is prepaid, auto-purchase is not suspended, no
+    purchase (automatic or manual) is waiting for its payment, any back-off is over, and the
+    balance is at or below the trigger (``0`` without one). The amount is a whole number of
+    chunks: see ``policies.auto_purchase_amount``. Call it after appending any events, then
+    price the credits and call ``request_purchase`` with ``reason="auto"`` and
+    ``purchase_id=auto_purchase_id(state)``.
+    """
+    account = _registered(state)
+    _aware(now)
+    if account.auto_purchase_credits is None or _auto_purchase_blocker(account, now) is not None:
+        return None
+    return policies.auto_purchase_amount(
+        balance=account.balance,
+        chunk=account.auto_purchase_credits,
+        trigger=account.auto_purchase_trigger,
+    )
+
+
+def request_purchase(
+    state: PartnerAccount | None,
+    *,
+    purchase_id: str,
+    credits: int,
+    amount_minor: int,
+    currency: str,
+    price_list_id: str,
+    price_list_version: int,
+    reason: PurchaseReason,
+    actor: str,
+    now: datetime,
+) -> list[Event]:
+    """Ask the payment worker to buy ``credits`` for ``amount_minor``.
+
+    The same purchase id with the same values again changes nothing (an HTTP retry with the
+    same Idempotency-Key); with other values it is a conflict. An automatic purchase is refused
+    when ``auto_purchase_due`` would not allow one (in flight, suspended, backing off, ...).
+    A manual purchase is always allowed.
+    """
+    account = _registered(state)
+    _aware(now)
+    _text(purchase_id, "purchase_id")
+    _positive(credits, "credits")
+    _positive(amount_minor, "amount_minor")
+    _choice(reason, ("auto", "manual"), "reason")
+    _text(actor, "actor")
+    _text(price_list_id, "price_list_id")
+    existing = account.purchases.get(purchase_id)
+    if existing is not None:
+        if (existing.credits, existing.amount_minor, existing.reason, account.currency) == (
+            credits,
+            amount_minor,
+            reason,
+            currency,
+        ):
+            return []
+        raise PurchaseConflict(purchase_id)
+    _require(
+        currency == account.currency,
+        f"the partner pays in {account.currency}; got {currency!r}",
+    )
+    if reason == "auto":
+        blocker = _auto_purchase_blocker(account, now)
+        if blocker is not None:
+            raise blocker
+    return [
+        PurchaseRequested(
+            purchase_id=purchase_id,
+            credits=credits,
+            amount_minor=amount_minor,
+            currency=currency,
+            price_list_id=price_list_id,
+            price_list_version=price_list_version,
+            reason=reason,
+            actor=actor,
+            payment_method=account.payment_method,
+        )
+    ]
+
+
+_P = TypeVar("_P", Purchase, Charge)
+
+
+def _payment_for_result(
+    payments: Mapping[str, _P],
+    payment_id: str,
+    result: PaymentResult,
+    kind: str,
+    not_found: type[NotFound],
+) -> _P | None:
+    """The purchase or charge a payment result applies to; ``None`` for a repeated result.
+
+    Shared by purchases and charges: both follow requested -> succeeded | failed, and
+    succeeded -> returned, and results may arrive more than once.
+    """
+    payment = payments.get(payment_id)
+    if payment is None:
+        raise not_found(payment_id)
+    action = policies.payment_result_action(status=payment.status, result=result)
+    if action == "duplicate":
+        return None
+    if action == "conflict":
+        raise PaymentResultConflict(kind, payment_id, payment.status, result)
+    return payment
+
+
+def _purchase(account: PartnerAccount, purchase_id: str, result: PaymentResult) -> Purchase | None:
+    return _payment_for_result(account.purchases, purchase_id, result, "purchase", UnknownPurchase)
+
+
+def _charge(account: PartnerAccount, charge_id: str, result: PaymentResult) -> Charge | None:
+    return _payment_for_result(account.charges, charge_id, result, "charge", UnknownCharge)
+
+
+def record_purchase_succeeded(state: PartnerAccount | None, *, purchase_id: str) -> list[Event]:
+    """The payment went through: the credits are added. A repeated result changes nothing.
+
+    A success also ends any back-off, and a succeeded manual purchase resumes a suspended
+    auto-purchase: it shows that the partner's payment works again.
+    """
+    account = _registered(state)
+    purchase = _purchase(account, purchase_id, "succeeded")
+    if purchase is None:
+        return []
+    events: list[Event] = [
+        PurchaseSucceeded(
+            purchase_id=purchase_id, credits=purchase.credits, amount_minor=purchase.amount_minor
+        )
+    ]
+    if purchase.reason == "manual" and account.auto_purchase_suspended:
+        events.append(AutoPurchaseResumed(reason="a manual purchase succeeded"))
+    return _with_reminder(account, events)
+
+
+def record_purchase_failed(
+    state: PartnerAccount | None,
+    *,
+    purchase_id: str,
+    reason: str | None,
+    code: str | None,
+    retryable: bool,
+    now: datetime,
+) -> list[Event]:
+    """The payment was declined. A repeated result changes nothing.
+
+    A declined automatic purchase (while auto-purchase is on and not suspended) counts as a
+    consecutive failure: the next one waits (``policies.AUTO_PURCHASE_BACKOFF``: 1 h, then
+    4 h), and the third consecutive failure, or any failure that is not retryable, suspends
+    auto-purchase with ``AutoPurchaseSuspended`` (for the partner's notice). A manual
+    purchase's failure only closes that purchase.
+    """
+    account = _registered(state)
+    _aware(now)
+    purchase = _purchase(account, purchase_id, "failed")
+    if purchase is None:
+        return []
+    # Only a decline of auto-purchase as it runs now counts; one that is off or already
+    # suspended has nothing left to back off from.
+    counts = (
+        purchase.reason == "auto"
+        and account.auto_purchase_enabled
+        and not account.auto_purchase_suspended
+    )
+    failures = account.auto_purchase_failures + 1 if counts else None
+    suspend = failures is not None and policies.should_suspend_auto_purchase(
+        failures=failures, retryable=retryable
+    )
+    retry_not_before = (
+        policies.auto_purchase_retry_at(failures=failures, now=now)
+        if failures is not None and not suspend
+        else None
+    )
+    events: list[Event] = [
+        PurchaseFailed(
+            purchase_id=purchase_id,
+            reason=reason,
+            code=code,
+            retryable=retryable,
+            retry_not_before=retry_not_before,
+            consecutive_failures=failures,
+        )
+    ]
+    if failures is not None and suspend:
+        why = (
+            f"{failures} consecutive declined payments"
+            if retryable
+            else f"payment declined, not retryable: {reason or code or 'no reason given'}"
+        )
+        events.append(AutoPurchaseSuspended(failures=failures, reason=why))
+    return events
+
+
+def record_purchase_returned(
+    state: PartnerAccount | None, *, purchase_id: str, reason: str | None, code: str | None
+) -> list[Event]:
+    """A succeeded payment was reversed (SEPA return, chargeback): its credits are taken back,
+    even below zero. Auto-purchase is suspended: buying again with a payment method that was
+    just reversed would repeat the loss. A repeated result changes nothing."""
+    account = _registered(state)
+    purchase = _purchase(account, purchase_id, "returned")
+    if purchase is None:
+        return []
+    events: list[Event] = [
+        PurchaseReturned(
+            purchase_id=purchase_id,
+            credits=purchase.credits,
+            amount_minor=purchase.amount_minor,
+            reason=reason,
+            code=code,
+        )
+    ]
+    if account.auto_purchase_enabled and not account.auto_purchase_suspended:
+        events.append(
+            AutoPurchaseSuspended(
+                failures=account.auto_purchase_failures + 1,
+                reason=f"payment returned: {reason or code or 'no reason given'}",
+            )
+        )
+    return _with_reminder(account, events)
+
+
+# --- on-demand charges and debt --------------------------------------------------------------
+
+
+def record_charge_succeeded(state: PartnerAccount | None, *, charge_id: str) -> list[Event]:
+    """The on-demand charge went through. A repeated result changes nothing."""
+    account = _registered(state)
+    charge = _charge(account, charge_id, "succeeded")
+    if charge is None:
+        return []
+    return [
+        ChargeSucceeded(
+            charge_id=charge_id, credits=charge.credits, amount_minor=charge.amount_minor
+        )
+    ]
+
+
+def _debt(charge_id: str, charge: Charge) -> DebtRecorded:
+    return DebtRecorded(
+        charge_id=charge_id, credits=charge.credits, amount_minor=charge.amount_minor
+    )
+
+
+def record_charge_failed(
+    state: PartnerAccount | None, *, charge_id: str, reason: str | None, code: str | None
+) -> list[Event]:
+    """The charge was declined: its amount becomes debt, which blocks new reservations.
+    A repeated result changes nothing."""
+    account = _registered(state)
+    charge = _charge(account, charge_id, "failed")
+    if charge is None:
+        return []
+    return [ChargeFailed(charge_id=charge_id, reason=reason, code=code), _debt(charge_id, charge)]
+
+
+def record_charge_returned(
+    state: PartnerAccount | None, *, charge_id: str, reason: str | None, code: str | None
+) -> list[Event]:
+    """A succeeded charge was reversed later (SEPA return, chargeback): it becomes debt.
+    A repeated result changes nothing."""
+    account = _registered(state)
+    charge = _charge(account, charge_id, "returned")
+    if charge is None:
+        return []
+    returned = ChargeReturned(
+        charge_id=charge_id,
+        credits=charge.credits,
+        amount_minor=charge.amount_minor,
+        reason=reason,
+        code=code,
+    )
+    return [returned, _debt(charge_id, charge)]
+
+
+def settle_debt(
+    state: PartnerAccount | None, *, by: SettledBy, actor: str, reference: str | None = None
+) -> list[Event]:
+    """The whole debt was paid (``by="payment"``) or written off (``"adjustment"``).
+    Without debt it changes nothing."""
+    account = _registered(state)
+    _choice(by, ("payment", "adjustment"), "by")
+    _text(actor, "actor")
+    if not account.in_debt:
+        return []
+    return [
+        DebtSettled(
+            credits=account.debt_credits,
+            amount_minor=account.debt_minor,
+            by=by,
+            actor=actor,
+            reference=reference,
+        )
+    ]
+
+
+# --- apply -----------------------------------------------------------------------------------
+
+_T = TypeVar("_T", Reservation, Purchase, Charge)
+
+
+def _existing(items: Mapping[str, _T], key: str, what: str, event: Event) -> _T:
+    item = items.get(key)
+    if item is None:
+        raise CorruptStream(f"{type(event).__name__} names unknown {what} {key!r}")
+    return item
+
+
+def _without(ids: tuple[str, ...], key: str) -> tuple[str, ...]:
+    return tuple(i for i in ids if i != key)
+
+
+def _close_hold(
+    state: PartnerAccount,
+    reservation_id: str,
+    status: ReservationStatus,
+    credits: int,
+    event: Event,
+) -> PartnerAccount:
+    hold = _existing(state.reservations, reservation_id, "reservation", event)
+    if hold.status != "active" or hold.credits != credits:
+        raise CorruptStream(
+            f"{type(event).__name__} does not match reservation {reservation_id!r} "
+            f"({hold.status}, {hold.credits} credits)"
+        )
+    return replace(
+        state,
+        reservations=state.reservations.set(reservation_id, replace(hold, status=status)),
+        active_reservation_ids=_without(state.active_reservation_ids, reservation_id),
+        held=state.held - hold.credits,
+    )
+
+
+def _purchase_result(
+    state: PartnerAccount, pid: str, status: PaymentStatus, event: Event
+) -> tuple[PartnerAccount, Purchase]:
+    purchase = replace(_existing(state.purchases, pid, "purchase", event), status=status)
+    state = replace(
+        state,
+        purchases=state.purchases.set(pid, purchase),
+        purchases_in_flight=_without(state.purchases_in_flight, pid),
+    )
+    return state, purchase
+
+
+def _charge_result(
+    state: PartnerAccount, cid: str, status: PaymentStatus, event: Event
+) -> PartnerAccount:
+    charge = replace(_existing(state.charges, cid, "charge", event), status=status)
+    return replace(
+        state,
+        charges=state.charges.set(cid, charge),
+        charges_in_flight=_without(state.charges_in_flight, cid),
+    )
+
+
+def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
+    if e.hold_used:
+        if e.reservation_id is None:
+            raise CorruptStream(f"MailingDebited {e.mailing_id!r} used a hold without naming it")
+        hold_credits = e.captured_credits + e.released_credits
+        state = _close_hold(state, e.reservation_id, "captured", hold_credits, e)
+    state = replace(state, debited_mailing_ids=state.debited_mailing_ids.add(e.mailing_id))
+    if e.charge_minor is None:
+        return replace(state, balance=state.balance - e.credits)
+    return replace(
+        state,
+        uncharged_credits=state.uncharged_credits + e.credits,
+        uncharged_minor=state.uncharged_minor + e.charge_minor,
+        uncharged_mailing_ids=(*state.uncharged_mailing_ids, e.mailing_id),
+    )
+
+
+def _apply_settings(state: PartnerAccount, e: BillingSettingsChanged) -> PartnerAccount:
+    state = replace(
+        state,
+        billing_mode=e.billing_mode,
+        reminder_threshold=e.reminder_threshold,
+        reminder_armed=e.reminder_armed,
+        auto_purchase_credits=e.auto_purchase_credits,
+        auto_purchase_trigger=e.auto_purchase_trigger,
+        payment_method=e.payment_method,
+    )
+    if e.auto_purchase_credits is None:
+        # Turning auto-purchase off forgets its failures: turning it on later starts afresh.
+        state = _auto_purchase_reset(state)
+    return state
+
+
+def _auto_purchase_reset(state: PartnerAccount) -> PartnerAccount:
+    return replace(
+        state,
+        auto_purchase_failures=0,
+        auto_purchase_suspended=False,
+        auto_purchase_retry_not_before=None,
+    )
+
+
+def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
+    match event:
+        case PartnerRegistered():
+            raise CorruptStream("PartnerRegistered must be the first event of a stream")
+        case CustomerAttached(customer_id=cid, name=name):
+            return replace(state, customers=state.customers.set(cid, name))
+        case BillingSettingsChanged():
+            return _apply_settings(state, event)
+        case MailingDebited():
+            return _apply_debit(state, event)
+        case CreditsReserved(reservation_id=rid):
+            hold = Reservation(
+                credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
+            )
+            return replace(
+                state,
+                reservations=state.reservations.set(rid, hold),
+                active_reservation_ids=(*state.active_reservation_ids, rid),
+                held=state.held + event.credits,
+            )
+        case ReservationReleased(reservation_id=rid, credits=credits):
+            return _close_hold(state, rid, "released", credits, event)
+        case ReservationExpired(reservation_id=rid, credits=credits):
+            return _close_hold(state, rid, "expired", credits, event)
+        case LowBalanceReached():
+            return replace(state, reminder_armed=False)
+        case ReminderRearmed():
+            return replace(state, reminder_armed=True)
+        case PurchaseRequested(purchase_id=pid):
+            purchase = Purchase(
+                credits=event.credits, amount_minor=event.amount_minor, reason=event.reason
+            )
+            return replace(
+                state,
+                purchases=state.purchases.set(pid, purchase),
+                purchases_in_flight=(*state.purchases_in_flight, pid),
+            )
+        case PurchaseSucceeded(purchase_id=pid):
+            state, purchase = _purchase_result(state, pid, "succeeded", event)
+            # A payment that went through ends the streak of declines and its back-off.
+            return replace(
+                state,
+                balance=state.balance + purchase.credits,
+                auto_purchase_failures=0,
+                auto_purchase_retry_not_before=None,
+            )
+        case PurchaseFailed(purchase_id=pid, consecutive_failures=failures):
+            state, _ = _purchase_result(state, pid, "failed", event)
+            if failures is None:
+                return state
+            return replace(
+                state,
+                auto_purchase_failures=failures,
+                auto_purchase_retry_not_before=event.retry_not_before,
+            )
+        case PurchaseReturned(purchase_id=pid):
+            state, purchase = _purchase_result(state, pid, "returned", event)
+            return replace(state, balance=state.balance - purchase.credits)
+        case AutoPurchaseSuspended(failures=failures):
+            return replace(
+                state,
+                auto_purchase_suspended=True,
+                auto_purchase_failures=failures,
+                auto_purchase_retry_not_before=None,
+            )
+        case AutoPurchaseResumed():
+            return _auto_purchase_reset(state)
+        case CreditsGranted(credits=credits):
+            return replace(state, balance=state.balance + credits)
+        case CreditsAdjusted(delta=delta):
+            return replace(state, balance=state.balance + delta)
+        case ChargeRequested(charge_id=cid):
+            charge = Charge(
+                credits=event.credits,
+                amount_minor=event.amount_minor,
+                mailing_ids=event.mailing_ids,
+            )
+            # A charge takes everything that was waiting.
+            return replace(
+                state,
+                charges=state.charges.set(cid, charge),
+                charges_in_flight=(*state.charges_in_flight, cid),
+                uncharged_credits=0,
+                uncharged_minor=0,
+                uncharged_mailing_ids=(),
+            )
+        case ChargeSucceeded(charge_id=cid):
+            return _charge_result(state, cid, "succeeded", event)
+        case ChargeFailed(charge_id=cid):
+            return _charge_result(state, cid, "failed", event)
+        case ChargeReturned(charge_id=cid):
+            return _charge_result(state, cid, "returned", event)
+        case DebtRecorded():
+            return replace(
+                state,
+                debt_credits=state.debt_credits + event.credits,
+                debt_minor=state.debt_minor + event.amount_minor,
+            )
+        case DebtSettled():
+            return replace(
+                state,
+                debt_credits=state.debt_credits - event.credits,
+                debt_minor=state.debt_minor - event.amount_minor,
+            )
+        case _:
+            assert_never(event)
+
+
+def apply(state: PartnerAccount | None, event: Event) -> PartnerAccount:
+    """Fold one event into the state (``None`` before the first event); ``version`` + 1.
+
+    Raises ``CorruptStream`` if the event cannot follow the state.
+    """
+    if state is None:
+        if not isinstance(event, PartnerRegistered):
+            raise CorruptStream(f"a stream must start with PartnerRegistered, not {event!r}")
+        return PartnerAccount(
+            partner_id=event.partner_id,
+            name=event.name,
+            locale=event.locale,
+            billing_mode=event.billing_mode,
+            currency=event.currency,
+            credit_price_list_id=event.credit_price_list_id,
+            mailing_price_list_id=event.mailing_price_list_id,
+            version=1,
+        )
+    return replace(_apply(state, event), version=state.version + 1)
+
+
+def replay(events: Iterable[Event], state: PartnerAccount | None = None) -> PartnerAccount:
+    """Fold events from nothing (or on top of ``state``, e.g. a snapshot)."""
+    for event in events:
+        state = apply(state, event)
+    if state is None:
+        raise PartnerNotRegistered()
+    return state

@@ -1,0 +1,255 @@
+"""`mailing.sent` -> credit debits: price the batch in one call, then debit each mailing.
+
+A mailing already went out when this runs, so its debit is recorded whatever the balance; what
+cannot be recorded (bad bytes, a schema violation, an unknown partner or customer, a price list
+the pricing service refuses) becomes a dead letter with its reason, and the batch goes on.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.adapters.inbox import DeadLetter
+from ledger.adapters.pricing_client import PricedItem, PricingClient, QuoteItem, RejectedItem
+from ledger.adapters.unit_of_work import UnitOfWork
+from ledger.changes import AccountCache, ChangeSet, load_accounts
+from ledger.consumer import BatchResult, IncomingRecord
+from ledger.domain import (
+    LedgerError,
+    PartnerAccount,
+    auto_purchase_due,
+    auto_purchase_id,
+    debit_mailing,
+    request_purchase,
+)
+from shared.codec import InvalidMessage, decode, parse_time
+from shared.topics import MAILING_SENT, MAILING_SENT_DLQ
+
+# Component names the ledger prices: recipients of a mailing -> credits; credits -> money.
+MAILING_COMPONENT = "recipients"
+CREDITS_COMPONENT = "credits"
+
+
+@dataclass(frozen=True, slots=True)
+class Mailing:
+    record: IncomingRecord
+    event_id: str
+    mailing_id: str
+    partner_id: str
+    customer_id: str
+    recipients: int
+    sent_at: datetime
+    reservation_id: str | None
+
+
+def _minor(item: PricedItem) -> int:
+    return int(item.quote["amount_minor"])
+
+
+class MailingSentHandler:
+    topic = MAILING_SENT.name
+    dead_letter_topic = MAILING_SENT_DLQ.name
+
+    def __init__(self, pricing: PricingClient, minimum_charge_minor: int) -> None:
+        self._pricing = pricing
+        self._minimum_charge_minor = minimum_charge_minor
+
+    async def handle(
+        self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
+    ) -> BatchResult:
+        now = datetime.now(UTC)
+        dead: list[DeadLetter] = []
+
+        def reject(record: IncomingRecord, reason: str) -> None:
+            dead.append(
+                DeadLetter(
+                    record.topic, record.partition, record.offset, record.key, record.value, reason
+                )
+            )
+
+        mailings: list[Mailing] = []
+        for record in records:
+            try:
+                mailings.append(_parse(record))
+            except InvalidMessage as exc:
+                reject(record, str(exc))
+
+        # The same event id twice (a redelivery, or twice in this batch) takes effect once.
+        new_ids = await uow.inbox.claim(self.topic, [m.event_id for m in mailings])
+        unique: list[Mailing] = []
+        for mailing in mailings:
+            if mailing.event_id in new_ids:
+                new_ids.discard(mailing.event_id)
+                unique.append(mailing)
+        duplicates = len(mailings) - len(unique)
+
+        accounts = await load_accounts(uow, (m.partner_id for m in unique), cache)
+        already = await uow.projections.mailings_already_debited(
+            [(m.partner_id, m.mailing_id) for m in unique]
+        )
+        known: list[Mailing] = []
+        for mailing in unique:
+            if accounts[mailing.partner_id] is None:
+                reject(mailing.record, f"unknown partner {mailing.partner_id!r}")
+            elif (mailing.partner_id, mailing.mailing_id) in already:
+                reject(mailing.record, f"mailing {mailing.mailing_id!r} was debited already")
+            else:
+                already.add((mailing.partner_id, mailing.mailing_id))
+                known.append(mailing)
+
+        priced = await self._price(known, accounts, reject)
+        changes = ChangeSet(accounts, now)
+        applied = 0
+        for mailing, credits_quote, charge_minor in priced:
+            try:
+                events = debit_mailing(
+                    changes.state(mailing.partner_id),
+                    mailing_id=mailing.mailing_id,
+                    customer_id=mailing.customer_id,
+                    recipients=mailing.recipients,
+                    credits=_minor(credits_quote),
+                    price_list_id=credits_quote.price_list_id,
+                    price_list_version=credits_quote.price_list_version,
+                    quote=credits_quote.quote,
+                    # The send time decides whether the mailing's hold was still alive.
+                    now=mailing.sent_at,
+                    reservation_id=mailing.reservation_id,
+                    charge_minor=charge_minor,
+                    minimum_charge_minor=self._minimum_charge_minor,
+                )
+            except LedgerError as exc:
+                reject(mailing.record, str(exc))
+                continue
+            changes.decide(mailing.partner_id, events, _metadata(mailing, credits_quote))
+            applied += 1
+
+        await request_auto_purchases(changes, self._pricing, now)
+        await changes.write(uow)
+        for state in changes.touched:
+            cache.put(state)
+        return BatchResult(applied=applied, duplicates=duplicates, dead_letters=dead)
+
+    async def _price(
+        self,
+        mailings: list[Mailing],
+        accounts: dict[str, PartnerAccount | None],
+        reject: Any,
+    ) -> list[tuple[Mailing, PricedItem, int | None]]:
+        """Credits for every mailing; for on-demand partners also the money those credits cost."""
+        quotes = await self._pricing.quote_batch(
+            [
+                QuoteItem(
+                    _account(accounts, m).mailing_price_list_id,
+                    MAILING_COMPONENT,
+                    m.recipients,
+                    m.sent_at,
+                )
+                for m in mailings
+            ]
+        )
+        credited: list[tuple[Mailing, PricedItem]] = []
+        for mailing, quote in zip(mailings, quotes, strict=True):
+            if isinstance(quote, RejectedItem):
+                reject(mailing.record, f"pricing refused the mailing: {quote.reason}")
+            else:
+                credited.append((mailing, quote))
+
+        on_demand = [
+            (m, q) for m, q in credited if _account(accounts, m).billing_mode == "on_demand"
+        ]
+        money = await self._pricing.quote_batch(
+            [
+                QuoteItem(
+                    _account(accounts, m).credit_price_list_id, CREDITS_COMPONENT, _minor(q), m.sent_at
+                )
+                for m, q in on_demand
+            ]
+        )
+        charges: dict[str, int | None] = {}
+        for (mailing, _), price in zip(on_demand, money, strict=True):
+            if isinstance(price, RejectedItem):
+                charges[mailing.event_id] = None
+                reject(mailing.record, f"pricing refused the credits' price: {price.reason}")
+            else:
+                charges[mailing.event_id] = _minor(price)
+        return [
+            (m, q, charges.get(m.event_id))
+            for m, q in credited
+            if m.event_id not in charges or charges[m.event_id] is not None
+        ]
+
+
+def _account(accounts: dict[str, PartnerAccount | None], mailing: Mailing) -> PartnerAccount:
+    account = accounts[mailing.partner_id]
+    assert account is not None  # unknown partners were dead-lettered before pricing
+    return account
+
+
+def _parse(record: IncomingRecord) -> Mailing:
+    event = decode(record.value)
+    if event.type != "mailing.sent":
+        raise InvalidMessage(f"type {event.type!r} does not belong on {MAILING_SENT.name}", "$.type")
+    data = event.data
+    return Mailing(
+        record=record,
+        event_id=event.id,
+        mailing_id=data["mailing_id"],
+        partner_id=data["partner_id"],
+        customer_id=data["customer_id"],
+        recipients=data["recipients"],
+        sent_at=parse_time(data["sent_at"]),
+        reservation_id=data.get("reservation_id"),
+    )
+
+
+def _metadata(mailing: Mailing, quote: PricedItem) -> dict[str, Any]:
+    return {
+        "causation_id": mailing.event_id,
+        "correlation_id": mailing.mailing_id,
+        "actor": "mailing-platform",
+        "price_list_id": quote.price_list_id,
+        "price_list_version": quote.price_list_version,
+    }
+
+
+async def request_auto_purchases(changes: ChangeSet, pricing: PricingClient, now: datetime) -> None:
+    """After the batch's debits: buy credits for every touched account that needs them."""
+    due = [
+        (state, credits)
+        for state in changes.touched
+        if (credits := auto_purchase_due(state, now)) is not None
+    ]
+    if not due:
+        return
+    prices = await pricing.quote_batch(
+        [QuoteItem(s.credit_price_list_id, CREDITS_COMPONENT, credits, now) for s, credits in due]
+    )
+    for (state, credits), price in zip(due, prices, strict=True):
+        if isinstance(price, RejectedItem):
+            # Configuration trouble, not the mailings' fault: leave it for the next debit.
+            continue
+        purchase_id = auto_purchase_id(state)
+        events = request_purchase(
+            state,
+            purchase_id=purchase_id,
+            credits=credits,
+            amount_minor=_minor(price),
+            currency=price.currency,
+            price_list_id=price.price_list_id,
+            price_list_version=price.price_list_version,
+            reason="auto",
+            actor="auto-purchase",
+            now=now,
+        )
+        changes.decide(
+            state.partner_id,
+            events,
+            {
+                "causation_id": f"{state.partner_id}/{state.version}",
+                "correlation_id": purchase_id,
+                "actor": "auto-purchase",
+                "price_list_id": price.price_list_id,
+                "price_list_version": price.price_list_version,
+            },
+        )

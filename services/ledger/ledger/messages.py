@@ -1,0 +1,115 @@
+"""The one place where stored domain events become messages for other services.
+
+Domain events are the ledger's history and never change; the wire contracts (JSON Schemas in
+`shared/schemas`) may evolve. Keeping the mapping here lets either change without the other.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from ledger.adapters.outbox import OutgoingMessage
+from ledger.domain import (
+    AutoPurchaseSuspended,
+    ChargeRequested,
+    Event,
+    LowBalanceReached,
+    PartnerAccount,
+    PurchaseFailed,
+    PurchaseRequested,
+    ReservationExpired,
+)
+from shared.codec import encode
+from shared.envelope import CloudEvent
+from shared.topics import topic_for_type
+
+SOURCE = "/ledger"
+
+
+def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str, Any]] | None:
+    partner = account.partner_id
+    match event:
+        case LowBalanceReached():
+            return "ledger.low_balance_reached", {
+                "partner_id": partner,
+                "balance": event.balance,
+                "threshold": event.threshold,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case PurchaseRequested():
+            return "ledger.purchase_requested", {
+                "partner_id": partner,
+                "purchase_id": event.purchase_id,
+                "credits": event.credits,
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
+                "reason": event.reason,
+                "payment_method": dict(event.payment_method) if event.payment_method else None,
+                "price_list_id": event.price_list_id,
+                "price_list_version": event.price_list_version,
+                "requested_at": at,
+            }
+        case ChargeRequested():
+            return "ledger.charge_requested", {
+                "partner_id": partner,
+                "charge_id": event.charge_id,
+                "credits": event.credits,
+                "amount_minor": event.amount_minor,
+                "currency": event.currency,
+                "mailing_ids": list(event.mailing_ids),
+                "payment_method": dict(event.payment_method) if event.payment_method else None,
+                "requested_at": at,
+            }
+        case ReservationExpired():
+            return "ledger.reservation_expired", {
+                "partner_id": partner,
+                "reservation_id": event.reservation_id,
+                "credits": event.credits,
+                "occurred_at": at,
+            }
+        case AutoPurchaseSuspended():
+            return "ledger.auto_purchase_suspended", {
+                "partner_id": partner,
+                "failures": event.failures,
+                "reason": event.reason,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case PurchaseFailed():
+            return "ledger.purchase_failed", {
+                "partner_id": partner,
+                "purchase_id": event.purchase_id,
+                "reason": event.reason or "declined",
+                "code": event.code,
+                "retryable": event.retryable,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+    return None
+
+
+def outgoing_messages(
+    account: PartnerAccount, version: int, event: Event, occurred_at: datetime
+) -> list[OutgoingMessage]:
+    """The messages one stored event sends; its id is derived from the stream position, so a
+    consumer can drop a second delivery of the same message."""
+    mapped = _data(event, account, occurred_at.isoformat())
+    if mapped is None:
+        return []
+    message_type, data = mapped
+    message = CloudEvent.new(
+        message_type,
+        SOURCE,
+        data,
+        subject=account.partner_id,
+        id=f"{account.partner_id}/{version}",
+        time=occurred_at,
+    )
+    return [
+        OutgoingMessage(
+            partner_id=account.partner_id,
+            topic=topic_for_type(message_type).name,
+            key=account.partner_id.encode(),
+            value=encode(message),
+        )
+    ]

@@ -1,0 +1,107 @@
+"""The pure pricing rules: price models, price lists, quotes and credit prices.
+
+No I/O and no framework: only the standard library (``decimal`` for exact arithmetic). The
+HTTP layer and the database build on these names; errors carry the JSON path of the fault.
+"""
+
+from .breakdown import Evaluation, TierLine, evaluation_to_json, tier_line_to_json
+from .credits import credits_for_mailings, credits_for_recipients, price_of_credits
+from .currencies import CREDITS, check_currency, minor_units, round_money
+from .errors import InvalidDefinition, InvalidInput, PricingError, VersionNotFound
+from .numbers import MAX_EXPONENT, MAX_FRACTION_DIGITS, decimal_to_json, parse_decimal
+from .periods import Period, billing_cycle, parse_period
+from .price_list import (
+    Component,
+    PlanVariant,
+    PriceList,
+    PriceListVersion,
+    component_to_json,
+    parse_component,
+    parse_plan_variant,
+    parse_price_list,
+    parse_price_list_version,
+    plan_variant_to_json,
+    price_list_to_json,
+    price_list_version_to_json,
+)
+from .price_models import (
+    MODELS,
+    BucketPrice,
+    BucketTier,
+    DiscountMode,
+    DiscountPrice,
+    DiscountTier,
+    FlatPrice,
+    FreePrice,
+    GraduatedPrice,
+    PackagePrice,
+    PriceModel,
+    Tier,
+    VolumePrice,
+    evaluate,
+    evaluate_batch,
+    parse_price_model,
+    price_model_to_json,
+)
+from .quote import LineKind, Proration, Quote, QuoteLine, quote, quote_line_to_json, quote_to_json
+
+__all__ = [
+    "CREDITS",
+    "MAX_EXPONENT",
+    "MAX_FRACTION_DIGITS",
+    "MODELS",
+    "BucketPrice",
+    "BucketTier",
+    "Component",
+    "DiscountMode",
+    "DiscountPrice",
+    "DiscountTier",
+    "Evaluation",
+    "FlatPrice",
+    "FreePrice",
+    "GraduatedPrice",
+    "InvalidDefinition",
+    "InvalidInput",
+    "LineKind",
+    "PackagePrice",
+    "Period",
+    "PlanVariant",
+    "PriceList",
+    "PriceListVersion",
+    "PriceModel",
+    "PricingError",
+    "Proration",
+    "Quote",
+    "QuoteLine",
+    "Tier",
+    "TierLine",
+    "VersionNotFound",
+    "VolumePrice",
+    "billing_cycle",
+    "check_currency",
+    "component_to_json",
+    "credits_for_mailings",
+    "credits_for_recipients",
+    "decimal_to_json",
+    "evaluate",
+    "evaluate_batch",
+    "evaluation_to_json",
+    "minor_units",
+    "parse_component",
+    "parse_decimal",
+    "parse_period",
+    "parse_plan_variant",
+    "parse_price_list",
+    "parse_price_list_version",
+    "parse_price_model",
+    "plan_variant_to_json",
+    "price_list_to_json",
+    "price_list_version_to_json",
+    "price_model_to_json",
+    "price_of_credits",
+    "quote",
+    "quote_line_to_json",
+    "quote_to_json",
+    "round_money",
+    "tier_line_to_json",
+]

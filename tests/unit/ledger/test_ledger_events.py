@@ -1,0 +1,119 @@
+"""Every event type survives event_to_dict -> JSON -> event_from_dict unchanged."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from ledger.domain import (
+    EVENT_TYPES,
+    AutoPurchaseResumed,
+    AutoPurchaseSuspended,
+    ChargeFailed,
+    ChargeRequested,
+    ChargeReturned,
+    ChargeSucceeded,
+    CreditsAdjusted,
+    CreditsGranted,
+    CreditsReserved,
+    DebtRecorded,
+    DebtSettled,
+    Event,
+    LowBalanceReached,
+    PurchaseFailed,
+    PurchaseReturned,
+    PurchaseSucceeded,
+    ReminderRearmed,
+    ReservationExpired,
+    ReservationReleased,
+    event_from_dict,
+    event_to_dict,
+)
+
+from .scenarios import ATTACHED, CARD, REGISTERED, T0, debited, purchase_requested, settings
+
+CHARGE_REQUESTED = ChargeRequested(
+    charge_id="c-1",
+    credits=125,
+    amount_minor=50,
+    currency="EUR",
+    mailing_ids=("m-1", "m-2"),
+    payment_method=CARD,
+)
+SAMPLES: list[Event] = [
+    REGISTERED,
+    ATTACHED,
+    settings(reminder_threshold=1_000, reminder_armed=True, auto_purchase_credits=10_000),
+    settings(payment_method=None),
+    debited("m-1", 5_250, reservation_id="r-1", captured=5_000, released=0),
+    debited("m-2", 75, charge_minor=30),
+    CreditsReserved(reservation_id="r-1", credits=5_000, expires_at=T0, mailing_id="m-1"),
+    CreditsReserved(reservation_id="r-2", credits=1, expires_at=T0, mailing_id=None),
+    ReservationReleased(reservation_id="r-1", credits=5_000),
+    ReservationExpired(reservation_id="r-2", credits=1),
+    LowBalanceReached(balance=-200, threshold=1_000),
+    ReminderRearmed(balance=1_000, threshold=1_000),
+    purchase_requested("pur-1", 10_000),
+    PurchaseSucceeded(purchase_id="pur-1", credits=10_000, amount_minor=8_900),
+    PurchaseFailed(
+        purchase_id="pur-2",
+        reason="insufficient funds",
+        code="card_declined",
+        retryable=True,
+        retry_not_before=T0 + timedelta(hours=1),
+        consecutive_failures=1,
+    ),
+    PurchaseFailed(
+        purchase_id="pur-3",
+        reason=None,
+        code=None,
+        retryable=False,
+        retry_not_before=None,
+        consecutive_failures=None,
+    ),
+    PurchaseReturned(
+        purchase_id="pur-1", credits=10_000, amount_minor=8_900, reason="AM04", code="AM04"
+    ),
+    AutoPurchaseSuspended(failures=3, reason="3 consecutive declined payments"),
+    AutoPurchaseResumed(reason="a manual purchase succeeded"),
+    CreditsGranted(credits=500, reason="welcome", actor="ops:bob"),
+    CreditsAdjusted(delta=-20, reason="correction", actor="ops:bob"),
+    CHARGE_REQUESTED,
+    ChargeSucceeded(charge_id="c-1", credits=125, amount_minor=50),
+    ChargeFailed(charge_id="c-2", reason="expired card", code="expired_card"),
+    ChargeReturned(charge_id="c-1", credits=125, amount_minor=50, reason="MD01", code=None),
+    DebtRecorded(charge_id="c-2", credits=125, amount_minor=50),
+    DebtSettled(credits=125, amount_minor=50, by="payment", actor="ops:bob", reference=None),
+]
+
+
+def test_the_samples_cover_every_event_type() -> None:
+    assert {type(e).__name__ for e in SAMPLES} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
+def test_an_event_round_trips_through_json(event: Event) -> None:
+    type_name, payload = event_to_dict(event)
+    assert type_name == type(event).__name__
+    stored = json.loads(json.dumps(payload))
+    assert stored == payload
+    assert event_from_dict(type_name, stored) == event
+
+
+def test_times_travel_as_iso_strings_and_tuples_as_lists() -> None:
+    _, reserved = event_to_dict(
+        CreditsReserved(reservation_id="r", credits=1, expires_at=T0, mailing_id=None)
+    )
+    assert reserved["expires_at"] == "2025-03-03T09:00:00+00:00"
+    _, requested = event_to_dict(CHARGE_REQUESTED)
+    assert requested["mailing_ids"] == ["m-1", "m-2"]
+
+
+def test_an_unknown_type_or_a_payload_that_does_not_fit_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown event type"):
+        event_from_dict("CreditsStolen", {})
+    with pytest.raises(ValueError, match="missing"):
+        event_from_dict("CreditsGranted", {"credits": 1, "reason": "r"})
+    with pytest.raises(ValueError, match="unexpected"):
+        event_from_dict("CreditsGranted", {"credits": 1, "reason": "r", "actor": "a", "x": 1})
