@@ -31,7 +31,7 @@ class CloudEvent:
         id: str | None = None,
         time: datetime | None = None,
     ) -> "CloudEvent":
-        """A fresh event; pass `id` when it must be deterministic (e.g. derived from an outbox row)."""
+        """A fresh event; pass `id` when it must be deterministic (from a stream position)."""
         return CloudEvent(
             id=id or str(uuid4()),
             source=source,

@@ -15,22 +15,26 @@ class KafkaAdminSettings(BaseSettings):
     """Where the broker is, for topic administration (`KAFKA_BOOTSTRAP_SERVERS`)."""
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = ""
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_TOPICS, replication: int = 1
+    bootstrap_servers: str,
+    topics: tuple[Topic, ...] = ALL_TOPICS,
+    replication: int = 1,
+    prefix: str = "",
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics (named `prefix` + name) that do not exist yet; returns those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in topics if t.name not in existing]
+        missing = [t for t in topics if prefix + t.name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(t.name, t.partitions, replication) for t in missing]
+                [NewTopic(prefix + t.name, t.partitions, replication) for t in missing]
             )
-        return [t.name for t in missing]
+        return [prefix + t.name for t in missing]
     finally:
         await admin.close()
 
@@ -38,7 +42,10 @@ async def ensure_topics(
 @cli.command("ensure-topics")
 def ensure_topics_command() -> None:
     """Create every topic of `shared.topics` that is missing."""
-    created = asyncio.run(ensure_topics(KafkaAdminSettings().kafka_bootstrap_servers))
+    settings = KafkaAdminSettings()
+    created = asyncio.run(
+        ensure_topics(settings.kafka_bootstrap_servers, prefix=settings.kafka_topic_prefix)
+    )
     print(f"topics created: {', '.join(created)}" if created else "topics: all present")
 
 

@@ -65,6 +65,4 @@ def install_observability(app: FastAPI, service: str, health_check: HealthCheck)
                 status_code=503,
                 media_type="application/json",
             )
-        return Response(
-            f'{{"status":"ok","service":"{service}"}}', media_type="application/json"
-        )
+        return Response(f'{{"status":"ok","service":"{service}"}}', media_type="application/json")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
+
 from shared import migrations
 from tests.integration.databases import database_url, recreate_database
 
@@ -15,9 +15,7 @@ from tests.integration.databases import database_url, recreate_database
 async def table_names(name: str) -> set[str]:
     connection = await asyncpg.connect(database_url(name, "postgresql"))
     try:
-        rows = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await connection.close()
     return {row["tablename"] for row in rows}

@@ -41,6 +41,10 @@ class IncomingRecord:
     key: bytes | None
     value: bytes | None
 
+    def dead_letter(self, reason: str) -> DeadLetter:
+        """This record, kept as it came, with why it cannot take effect."""
+        return DeadLetter(self.topic, self.partition, self.offset, self.key, self.value, reason)
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -119,7 +123,9 @@ async def apply_batch_until_done(
         except (PricingUnavailable, OperationalError, DBAPIError, OSError) as exc:
             cache.discard({r.key.decode() for r in records if r.key})
             delay = min(10.0, 0.2 * 2 ** min(attempt, 6))
-            log.warning("batch not recorded; retrying", attempt=attempt, delay=delay, error=str(exc))
+            log.warning(
+                "batch not recorded; retrying", attempt=attempt, delay=delay, error=str(exc)
+            )
             await asyncio.sleep(delay)
 
 

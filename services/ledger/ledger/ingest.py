@@ -5,7 +5,7 @@ cannot be recorded (bad bytes, a schema violation, an unknown partner or custome
 the pricing service refuses) becomes a dead letter with its reason, and the batch goes on.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,11 +62,7 @@ class MailingSentHandler:
         dead: list[DeadLetter] = []
 
         def reject(record: IncomingRecord, reason: str) -> None:
-            dead.append(
-                DeadLetter(
-                    record.topic, record.partition, record.offset, record.key, record.value, reason
-                )
-            )
+            dead.append(record.dead_letter(reason))
 
         mailings: list[Mailing] = []
         for record in records:
@@ -134,7 +130,7 @@ class MailingSentHandler:
         self,
         mailings: list[Mailing],
         accounts: dict[str, PartnerAccount | None],
-        reject: Any,
+        reject: Callable[[IncomingRecord, str], None],
     ) -> list[tuple[Mailing, PricedItem, int | None]]:
         """Credits for every mailing; for on-demand partners also the money those credits cost."""
         quotes = await self._pricing.quote_batch(
@@ -161,7 +157,10 @@ class MailingSentHandler:
         money = await self._pricing.quote_batch(
             [
                 QuoteItem(
-                    _account(accounts, m).credit_price_list_id, CREDITS_COMPONENT, _minor(q), m.sent_at
+                    _account(accounts, m).credit_price_list_id,
+                    CREDITS_COMPONENT,
+                    _minor(q),
+                    m.sent_at,
                 )
                 for m, q in on_demand
             ]
@@ -189,7 +188,9 @@ def _account(accounts: dict[str, PartnerAccount | None], mailing: Mailing) -> Pa
 def _parse(record: IncomingRecord) -> Mailing:
     event = decode(record.value)
     if event.type != "mailing.sent":
-        raise InvalidMessage(f"type {event.type!r} does not belong on {MAILING_SENT.name}", "$.type")
+        raise InvalidMessage(
+            f"type {event.type!r} does not belong on {MAILING_SENT.name}", "$.type"
+        )
     data = event.data
     return Mailing(
         record=record,

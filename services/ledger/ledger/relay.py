@@ -6,6 +6,7 @@ them published. A crash in between publishes them again: consumers deduplicate b
 """
 
 import asyncio
+import contextlib
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -19,8 +20,11 @@ log = structlog.get_logger(__name__)
 PUBLISHED = Counter("ledger_outbox_published_total", "Outbox messages published", ["topic"])
 
 
-async def relay_once(engine: AsyncEngine, producer: AIOKafkaProducer, batch_size: int) -> int:
-    """Publish one batch; returns how many messages went out."""
+async def relay_once(
+    engine: AsyncEngine, producer: AIOKafkaProducer, batch_size: int, topic_prefix: str = ""
+) -> int:
+    """Publish one batch; returns how many messages went out. The outbox holds topic names
+    without the deployment's prefix; it is added here, on the way out."""
     async with engine.begin() as connection:
         outbox = Outbox(connection)
         claimed = await outbox.claim(batch_size)
@@ -28,7 +32,7 @@ async def relay_once(engine: AsyncEngine, producer: AIOKafkaProducer, batch_size
             return 0
         sent = [
             await producer.send(
-                c.message.topic,
+                topic_prefix + c.message.topic,
                 value=c.message.value,
                 key=c.message.key,
                 headers=list(c.message.headers),
@@ -49,25 +53,24 @@ async def run_relay(
     batch_size: int,
     poll_seconds: float,
     stop: asyncio.Event,
+    topic_prefix: str = "",
 ) -> None:
     """Relay until `stop` is set; database or broker trouble is waited out, never skipped."""
     failures = 0
     while not stop.is_set():
         try:
-            published = await relay_once(engine, producer, batch_size)
+            published = await relay_once(engine, producer, batch_size, topic_prefix)
             failures = 0
         except Exception:
             failures += 1
             log.exception("relay batch failed; retrying", attempt=failures)
             published = 0
-            await _sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
+            await sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
             continue
         if published < batch_size:
-            await _sleep_or_stop(stop, poll_seconds)
+            await sleep_or_stop(stop, poll_seconds)
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

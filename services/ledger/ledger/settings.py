@@ -17,6 +17,8 @@ class LedgerSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     db_pool_size: int = 10
+    # Prepended to every topic name, so several systems (or test runs) can share one broker.
+    topic_prefix: str = ""
     consumer_group: str = "ledger"
     consumer_batch_size: int = 1000
     # An on-demand charge below this is carried into the next one (EUR 0.50 at Stripe).

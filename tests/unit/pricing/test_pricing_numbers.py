@@ -8,7 +8,6 @@ from decimal import Decimal, localcontext
 
 import babel.numbers
 import pytest
-
 from pricing.domain import (
     CREDITS,
     InvalidDefinition,
@@ -82,6 +81,7 @@ def test_a_json_number_read_as_decimal_stays_exact() -> None:
         ("-0.0001", ">= 0"),
         ("0.0000000000000000001", "at most 18 digits"),
         ("1e-999999", "at most 18 digits"),
+        ("-1e-999999", "at most 18 digits"),
         ("1" * 101, "decimal number"),
     ],
 )

@@ -28,7 +28,8 @@ _WRITE = text(
     INSERT INTO outbox (partner_id, topic, message_key, message, headers)
     SELECT p, t, k, v, h::jsonb
     FROM unnest(CAST(:partners AS text[]), CAST(:topics AS text[]), CAST(:keys AS bytea[]),
-                CAST(:values AS bytea[]), CAST(:headers AS text[])) WITH ORDINALITY AS x(p, t, k, v, h, n)
+                CAST(:values AS bytea[]), CAST(:headers AS text[]))
+         WITH ORDINALITY AS x(p, t, k, v, h, n)
     ORDER BY n
     """
 )
@@ -47,13 +48,13 @@ _CLAIM = text(
     """
 )
 
-_MARK = text(
-    "UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))"
-)
+_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
 def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
-    return orjson.dumps([[name, value.decode("utf-8", "replace")] for name, value in headers]).decode()
+    return orjson.dumps(
+        [[name, value.decode("utf-8", "replace")] for name, value in headers]
+    ).decode()
 
 
 class Outbox:

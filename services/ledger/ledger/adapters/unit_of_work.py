@@ -22,7 +22,9 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(engine: AsyncEngine, consumer_group: str = "ledger") -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    engine: AsyncEngine, consumer_group: str = "ledger"
+) -> AsyncIterator[UnitOfWork]:
     """Commits when the block ends normally, rolls everything back when it raises."""
     async with engine.begin() as connection:
         yield UnitOfWork(

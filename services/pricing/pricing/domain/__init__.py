@@ -43,7 +43,16 @@ from .price_models import (
     parse_price_model,
     price_model_to_json,
 )
-from .quote import LineKind, Proration, Quote, QuoteLine, quote, quote_line_to_json, quote_to_json
+from .quote import (
+    LineKind,
+    Proration,
+    Quote,
+    QuoteLine,
+    evaluate_component,
+    quote,
+    quote_line_to_json,
+    quote_to_json,
+)
 
 __all__ = [
     "CREDITS",
@@ -85,6 +94,7 @@ __all__ = [
     "decimal_to_json",
     "evaluate",
     "evaluate_batch",
+    "evaluate_component",
     "evaluation_to_json",
     "minor_units",
     "parse_component",

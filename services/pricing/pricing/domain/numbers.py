@@ -62,8 +62,8 @@ EXACT = Context(
 ROUNDING = Context(prec=200, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 """Context for the one deliberate rounding step (to money, to whole credits)."""
 
-# Parsing goes through create_decimal of a context that traps everything, so an exponent
-# beyond the context range raises instead of depending on the caller's thread context.
+# Text is read with create_decimal of a context that traps errors, so an exponent beyond
+# the context's range raises instead of depending on the caller's thread context.
 _PARSE = EXACT.copy()
 
 _NON_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
@@ -112,10 +112,11 @@ def parse_decimal(
         number = ZERO
     elif number.adjusted() >= MAX_EXPONENT:
         raise error(path, f"must be less than 1E+{MAX_EXPONENT} in magnitude")
-    if minimum is not None and number < minimum:
-        raise error(path, f"must be >= {minimum}, got {format(number, 'f')}")
+    # Digits before sign: the message below prints the number, which is short only now.
     if fraction_digits(number) > MAX_FRACTION_DIGITS:
         raise error(path, f"must have at most {MAX_FRACTION_DIGITS} digits after the decimal point")
+    if minimum is not None and number < minimum:
+        raise error(path, f"must be >= {minimum}, got {decimal_to_json(number)}")
     return number
 
 

@@ -45,7 +45,7 @@ from .currencies import check_currency
 from .errors import InvalidDefinition, VersionNotFound
 from .numbers import ZERO, decimal_to_json, parse_decimal
 from .periods import Period, parse_period
-from .price_models import PriceModel, parse_price_model, price_model_to_json
+from .price_models import MODELS, PriceModel, parse_price_model, price_model_to_json
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _set = object.__setattr__
@@ -134,6 +134,8 @@ class Component:
 
     def __post_init__(self) -> None:
         as_text(self.name, "$.name", InvalidDefinition)
+        if type(self.price) not in MODELS.values():
+            raise InvalidDefinition("$.price", "must be a price model")
         if self.unit is not None:
             as_text(self.unit, "$.unit", InvalidDefinition, max_length=50)
         if self.fee_period is not None:

@@ -133,7 +133,7 @@ class _TierTable:
         self, tops: Sequence[Decimal | None], prices: Sequence[Decimal], fees: Sequence[Decimal]
     ) -> None:
         self.tops = tuple(tops)
-        self.uppers = [top for top in tops if top is not None]
+        self.uppers = tuple(top for top in tops if top is not None)
         self.lowers = (ZERO, *self.uppers)
         self.prices = tuple(prices)
         self.fees = tuple(fees)
@@ -195,7 +195,7 @@ class _BucketTable:
 
     def __init__(self, tiers: Sequence[BucketTier]) -> None:
         self.tops = tuple(tier.up_to for tier in tiers)
-        self.uppers = [top for top in self.tops if top is not None]
+        self.uppers = tuple(top for top in self.tops if top is not None)
         self.lowers = (ZERO, *self.uppers)
         self.bucket_prices = tuple(tier.bucket_price for tier in tiers)
         self.unit_prices = tuple(tier.unit_price for tier in tiers)
@@ -545,9 +545,11 @@ def evaluate(
     ``included_quantity`` is a free quota: the model prices ``max(0, quantity - included)``,
     except ``bucket``, which always prices the whole quantity. ``exact_amount`` is the exact
     sum of the lines, ``amount`` that total rounded once, half-up, to the currency's minor
-    unit. Raises ``InvalidInput`` (paths ``$.quantity``, ``$.included_quantity``,
-    ``$.currency``) for values outside the rules of :func:`parse_decimal`'s bounds; quantities
-    are expected already parsed, so the checks here are the cheap ones.
+    unit. Raises ``InvalidInput`` at ``$.quantity`` or ``$.included_quantity`` for a negative,
+    non-finite or too large value, and at ``$.currency`` for an unknown code. Quantities are
+    expected already read by :func:`parse_decimal` (which also limits their decimals), so only
+    the cheap checks run here; a value with more digits than exact arithmetic can carry is
+    refused, never rounded.
     """
     quantum = QUANTA.get(currency) if type(currency) is str else None
     if quantum is None:

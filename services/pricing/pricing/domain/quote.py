@@ -23,8 +23,10 @@ lines are the only ones not exact; each is rounded UP at ``K + 12`` decimals, wh
 largest number of decimals of any line (and of the currency). This can never change the
 rounded total: the true total has a denominator dividing ``full_days x 10^K``, so unless it
 sits exactly on a half-cent tie it is at least ``1 / (2 x full_days x 10^K)`` away from one,
-while n rounded-up lines exceed it by less than ``n x 10^-(K+12)``; and rounding up never
-moves a value off a tie downwards. Lines still add up exactly to ``exact_total``.
+while n rounded-up lines exceed it by less than ``n x 10^-(K+12)``, which is smaller while
+``2 x n x full_days < 10^12`` (a million lines on a yearly period); and rounding up never
+moves a value off a tie downwards. Lines still add up exactly to ``exact_total``. A property
+test checks totals against exact fractions.
 """
 
 from __future__ import annotations
@@ -138,8 +140,11 @@ def quote(
     component ids to the usage reports of the period (summed). ``first_invoice`` adds the
     setup fee. ``full_period`` is the full billing period ``[start, end)`` containing a
     partial one (see :func:`pricing.domain.periods.billing_cycle`); leave it out when the
-    period is a full one. Raises ``InvalidInput`` with paths ``$.plan_variant_id``,
-    ``$.booked.<id>``, ``$.usage.<id>[i]``, ``$.period_end``, ``$.full_period``.
+    period is a full one. The length of a full period is not re-checked against the plan's
+    billing period: anchored months vary (Jan 31 to Feb 28, then to Mar 31).
+
+    Raises ``InvalidInput`` with paths ``$.plan_variant_id``, ``$.booked.<id>``,
+    ``$.usage.<id>[i]``, ``$.period_start``, ``$.period_end``, ``$.full_period``.
     """
     variant = version.plan_variants.get(plan_variant_id)
     if variant is None:
@@ -238,6 +243,24 @@ def quote(
     )
 
 
+def evaluate_component(
+    version: PriceListVersion, component_id: str, quantity: Decimal
+) -> Evaluation:
+    """Price ``quantity`` of one component of ``version``, in the version's currency.
+
+    The building block of the batch quote (the ledger prices mailings this way). No free
+    quota applies: quotas belong to a plan variant's billing period, see :func:`quote`.
+    Raises ``InvalidInput`` at ``$.component`` for an unknown id, ``$.quantity`` for a bad
+    quantity.
+    """
+    component = version.component(component_id)
+    if component is None:
+        raise InvalidInput(
+            "$.component", f"no component {component_id!r} in version {version.version}"
+        )
+    return evaluate(component.price, quantity, version.currency)
+
+
 def _check_ids(
     version: PriceListVersion, booked: Mapping[str, object], usage: Mapping[str, object]
 ) -> None:
@@ -284,7 +307,11 @@ def _evaluate(
 def _prorate(full: Decimal, proration: Proration, scale: int) -> Decimal:
     # ceil(full x days / period_days) at `scale` decimals, in exact integer arithmetic.
     numerator = EXACT.multiply(full, Decimal(proration.days)).scaleb(scale, EXACT)
-    return ceil_div(numerator, Decimal(proration.period_days)).scaleb(-scale, EXACT)
+    prorated = ceil_div(numerator, Decimal(proration.period_days)).scaleb(-scale, EXACT)
+    # Drop the trailing zeros of exact results (50, not 50.00000000000000).
+    if prorated == prorated.to_integral_value(context=EXACT):
+        return prorated.quantize(ONE, context=EXACT)
+    return prorated.normalize(EXACT)
 
 
 def quote_line_to_json(line: QuoteLine) -> dict[str, Any]:

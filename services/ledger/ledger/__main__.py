@@ -1,0 +1,78 @@
+"""`python -m ledger serve|consume|relay|migrate`: the ledger's processes."""
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import typer
+import uvicorn
+
+from ledger.migrations import MIGRATIONS_DIR
+from ledger.settings import LedgerSettings
+from shared import migrations
+from shared.logging import configure_logging
+
+cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
+
+
+def _settings() -> LedgerSettings:
+    settings = LedgerSettings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so the loop finishes its batch and exits."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the HTTP API on LEDGER_HOST:LEDGER_PORT."""
+    settings = _settings()
+    from ledger.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def consume() -> None:
+    """Consume mailing.sent and payments.results; each message takes effect exactly once."""
+    settings = _settings()
+    from ledger.entrypoints import run_consumers
+
+    _run_until_signal(lambda stop: run_consumers(settings, stop))
+
+
+@cli.command()
+def relay() -> None:
+    """Publish the outbox to Kafka and expire reservations whose time is up."""
+    settings = _settings()
+    from ledger.entrypoints import run_relay_and_expiry
+
+    _run_until_signal(lambda stop: run_relay_and_expiry(settings, stop))
+
+
+@cli.command()
+def migrate(revision: str = "head") -> None:
+    """Apply the database migrations up to REVISION."""
+    settings = _settings()
+    migrations.upgrade(MIGRATIONS_DIR, settings.database_url, revision)
+
+
+if __name__ == "__main__":
+    cli()

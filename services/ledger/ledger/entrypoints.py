@@ -1,0 +1,126 @@
+"""Long-running processes: the consumers, and the relay with the reservation expiry sweep."""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledger.adapters.inbox import Inbox
+from ledger.adapters.kafka import create_consumer, create_producer
+from ledger.bootstrap import bootstrap
+from ledger.consumer import BatchHandler, consume
+from ledger.domain import PartnerAccount, expire_reservations
+from ledger.relay import run_relay, sleep_or_stop
+from ledger.service import Command, run_command
+from ledger.settings import LedgerSettings
+
+log = structlog.get_logger(__name__)
+
+
+def group_for(settings: LedgerSettings, topic: str) -> str:
+    """One consumer group per topic, so a slow topic never stalls the other's rebalances."""
+    return f"{settings.consumer_group}.{topic}"
+
+
+async def run_consumer(
+    settings: LedgerSettings, engine: AsyncEngine, handler: BatchHandler, stop: asyncio.Event
+) -> None:
+    group = group_for(settings, handler.topic)
+
+    async def stored_offsets(_: str) -> dict[int, int]:
+        # Offsets are stored under the topic's name without the deployment prefix.
+        async with engine.connect() as connection:
+            return await Inbox(connection, group).next_offsets(handler.topic)
+
+    consumer = create_consumer(
+        settings.kafka_bootstrap_servers,
+        group,
+        [settings.topic_prefix + handler.topic],
+        stored_offsets,
+        max_batch=settings.consumer_batch_size,
+    )
+    await consumer.start()
+    log.info("consuming", topic=handler.topic, group=group)
+    try:
+        await consume(
+            consumer,
+            engine,
+            handler,
+            consumer_group=group,
+            batch_size=settings.consumer_batch_size,
+            stop=stop,
+        )
+    finally:
+        await consumer.stop()
+
+
+async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
+    container = bootstrap(settings)
+    try:
+        await asyncio.gather(
+            run_consumer(settings, container.engine, container.mailing_sent_handler(), stop),
+            run_consumer(settings, container.engine, container.payment_result_handler(), stop),
+        )
+    finally:
+        await container.close()
+
+
+_DUE = text(
+    "SELECT DISTINCT partner_id FROM reservations WHERE status = 'active' AND expires_at <= :now"
+    " LIMIT 1000"
+)
+
+
+async def expire_due_reservations(engine: AsyncEngine, now: datetime) -> int:
+    """Expire every hold whose time is up; returns how many partners were swept."""
+    async with engine.connect() as connection:
+        partners = [row[0] for row in await connection.execute(_DUE, {"now": now})]
+
+    def respond(_: PartnerAccount | None, events: list[Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"expired": len(events)}
+
+    for partner_id in partners:
+        await run_command(
+            engine,
+            Command(
+                partner_id,
+                lambda state: expire_reservations(state, now) if state else [],
+                {"causation_id": f"expiry:{now.isoformat()}", "actor": "expiry"},
+                respond,
+            ),
+            now,
+        )
+    return len(partners)
+
+
+async def run_expiry(engine: AsyncEngine, stop: asyncio.Event, every_seconds: float = 5.0) -> None:
+    while not stop.is_set():
+        try:
+            await expire_due_reservations(engine, datetime.now(UTC))
+        except Exception:
+            log.exception("reservation expiry failed; will try again")
+        await sleep_or_stop(stop, every_seconds)
+
+
+async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) -> None:
+    container = bootstrap(settings)
+    producer = create_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        await asyncio.gather(
+            run_relay(
+                container.engine,
+                producer,
+                batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds,
+                stop=stop,
+                topic_prefix=settings.topic_prefix,
+            ),
+            run_expiry(container.engine, stop),
+        )
+    finally:
+        await producer.stop()
+        await container.close()
