@@ -1,0 +1,130 @@
+"""Fixtures on the real local stack: PostgreSQL and Kafka from `make up`, the pricing service
+served by uvicorn on a free port, and the ledger wired to them with a topic prefix of its own."""
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaProducer
+
+from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
+from ledger.settings import LedgerSettings
+from pricing.api.app import create_app as create_pricing_app
+from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
+from pricing.settings import PricingSettings
+from shared.kafka_admin import ensure_topics
+from tests.integration.databases import fresh_migrated_database
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+OPS_TOKEN = "ops-token-for-tests"
+
+# The price lists every ledger test uses: 1.05 credits per recipient, and credits in EUR with
+# volume tiers (larger purchases are cheaper per credit).
+MAILING_PRICE_LIST: dict[str, Any] = {
+    "id": "mailings-standard",
+    "name": "Credits per mailing",
+    "currency": "CREDITS",
+    "version": {
+        "effective_from": "2020-01-01T00:00:00Z",
+        "metered_components": {
+            "recipients": {"name": "Recipients", "price": {"model": "flat", "unit_price": "1.05"}}
+        },
+    },
+}
+CREDIT_PRICE_LIST: dict[str, Any] = {
+    "id": "credits-eur",
+    "name": "Credit packages",
+    "currency": "EUR",
+    "version": {
+        "effective_from": "2020-01-01T00:00:00Z",
+        "metered_components": {
+            "credits": {
+                "name": "Credits",
+                "price": {
+                    "model": "volume",
+                    "tiers": [
+                        {"up_to": "10000", "unit_price": "0.01"},
+                        {"up_to": "100000", "unit_price": "0.008"},
+                        {"up_to": None, "unit_price": "0.006"},
+                    ],
+                },
+            }
+        },
+    },
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def serve_in_background(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+@pytest.fixture(scope="session")
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture(scope="session")
+async def kafka_topics(topic_prefix: str) -> str:
+    await ensure_topics(KAFKA, prefix=topic_prefix)
+    return topic_prefix
+
+
+@pytest.fixture(scope="session")
+async def pricing_url() -> AsyncIterator[str]:
+    """The real pricing service over HTTP, with the two price lists the ledger needs."""
+    database_url = await fresh_migrated_database("pricing_for_ledger_test", PRICING_MIGRATIONS)
+    port = free_port()
+    server, task = await serve_in_background(
+        create_pricing_app(PricingSettings(database_url=database_url)), port
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url) as client:
+        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
+            response = await client.post("/v1/price-lists", json=price_list)
+            assert response.status_code == 201, response.text
+    yield url
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def ledger_settings(pricing_url: str, kafka_topics: str) -> LedgerSettings:
+    database_url = await fresh_migrated_database("ledger_test", LEDGER_MIGRATIONS)
+    return LedgerSettings(
+        database_url=database_url,
+        pricing_url=pricing_url,
+        kafka_bootstrap_servers=KAFKA,
+        topic_prefix=kafka_topics,
+        ops_token=OPS_TOKEN,
+        consumer_group=f"ledger-{kafka_topics}",
+        relay_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture(scope="session")
+async def producer() -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
+    await producer.start()
+    yield producer
+    await producer.stop()
