@@ -99,12 +99,18 @@ class ChangeSet:
         for partner_id, stream in self._streams.items():
             for (version, event), metadata in zip(stream.events, stream.metadata, strict=True):
                 type_name, payload = event_to_dict(event)
-                stored.append(StoredEvent(partner_id, version, type_name, payload, metadata))
+                stored.append(
+                    StoredEvent(
+                        partner_id, version, type_name, payload, metadata, recorded_at=self.now
+                    )
+                )
         return stored
 
     def account_changes(self) -> list[AccountChange]:
         return [
-            AccountChange(stream.before, stream.events, stream.states, self.now)
+            AccountChange(
+                stream.before, stream.events, stream.states, [self.now] * len(stream.events)
+            )
             for stream in self._streams.values()
             if stream.events
         ]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("ledger_workers")
 
 async def wait_for_balance(api: httpx.AsyncClient, partner_id: str, expected: int) -> None:
     async def reached() -> bool:
-        return (await balance(api, partner_id))["balance"] == expected
+        return bool((await balance(api, partner_id))["balance"] == expected)
 
     await eventually(reached, what=f"balance {expected} of {partner_id}")
 

@@ -41,11 +41,12 @@ _LOAD = text(
 
 _APPEND = text(
     """
-    INSERT INTO events (originator_id, originator_version, type, payload, metadata)
-    SELECT id, version, type, payload::jsonb, metadata::jsonb
+    INSERT INTO events (originator_id, originator_version, type, payload, metadata, recorded_at)
+    SELECT id, version, type, payload::jsonb, metadata::jsonb, COALESCE(at, clock_timestamp())
     FROM unnest(CAST(:ids AS text[]), CAST(:versions AS integer[]), CAST(:types AS text[]),
-                CAST(:payloads AS text[]), CAST(:metadata AS text[]))
-         AS t(id, version, type, payload, metadata)
+                CAST(:payloads AS text[]), CAST(:metadata AS text[]),
+                CAST(:times AS timestamptz[]))
+         AS t(id, version, type, payload, metadata, at)
     ORDER BY id, version
     """
 )
@@ -96,6 +97,7 @@ class EventStore:
                     "types": [e.type for e in events],
                     "payloads": [orjson.dumps(e.payload).decode() for e in events],
                     "metadata": [orjson.dumps(e.metadata).decode() for e in events],
+                    "times": [e.recorded_at for e in events],
                 },
             )
         except IntegrityError as exc:

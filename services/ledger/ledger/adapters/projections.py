@@ -21,7 +21,7 @@ class AccountChange:
     before: PartnerAccount | None
     events: Sequence[tuple[int, Event]]
     states: Sequence[PartnerAccount]  # the state after each event
-    occurred_at: datetime
+    times: Sequence[datetime]  # when each event was recorded
 
     @property
     def after(self) -> PartnerAccount:
@@ -42,7 +42,7 @@ class HistoryRow:
 def history_rows(change: AccountChange) -> list[HistoryRow]:
     rows = []
     balance = change.before.balance if change.before else 0
-    for (version, event), state in zip(change.events, change.states, strict=True):
+    for (version, event), state, at in zip(change.events, change.states, change.times, strict=True):
         rows.append(
             HistoryRow(
                 partner_id=state.partner_id,
@@ -51,7 +51,7 @@ def history_rows(change: AccountChange) -> list[HistoryRow]:
                 credits_delta=state.balance - balance,
                 balance_after=state.balance,
                 mailing_id=event.mailing_id if isinstance(event, MailingDebited) else None,
-                occurred_at=change.occurred_at,
+                occurred_at=at,
             )
         )
         balance = state.balance
@@ -126,7 +126,7 @@ class Projections:
                 "times": [r.occurred_at for r in rows],
             },
         )
-        finals = {c.after.partner_id: (c.after, c.occurred_at) for c in changes}
+        finals = {c.after.partner_id: (c.after, c.times[-1]) for c in changes}
         await self._connection.execute(
             _BALANCES,
             {
