@@ -53,3 +53,17 @@ def run_env() -> None:
             context.run_migrations()
 
     run_async_migrations(context.config.get_main_option("sqlalchemy.url") or "", run)
+
+
+def execute_script(sql: str) -> None:
+    """Run a multi-statement SQL script inside a migration.
+
+    asyncpg prepares every statement it is given through SQLAlchemy, and a prepared statement
+    holds one command; its own `execute` without arguments takes a whole script.
+    """
+    from alembic import op
+    from sqlalchemy.util import await_
+
+    driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None
+    await_(driver_connection.execute(sql))

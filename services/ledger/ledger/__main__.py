@@ -74,5 +74,13 @@ def migrate(revision: str = "head") -> None:
     migrations.upgrade(MIGRATIONS_DIR, settings.database_url, revision)
 
 
+def _ops() -> typer.Typer:
+    from ledger.ops import ops
+
+    return ops
+
+
+cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
+
 if __name__ == "__main__":
     cli()

@@ -92,9 +92,9 @@ async def apply_batch(
         if not fresh:
             return None
         result = await handler.handle(uow, fresh, cache)
-        await uow.inbox.record_dead_letters(result.dead_letters)
+        new_letters = await uow.inbox.record_dead_letters(result.dead_letters)
         await uow.outbox.write(
-            [dead_letter_message(d, handler.dead_letter_topic) for d in result.dead_letters]
+            [dead_letter_message(d, handler.dead_letter_topic) for d in new_letters]
         )
         next_offsets: dict[int, int] = {}
         for r in fresh:

@@ -16,7 +16,7 @@ from ledger.adapters.event_store import ConcurrencyConflict
 from ledger.adapters.idempotency import IdempotencyKeys, StoredResponse
 from ledger.adapters.unit_of_work import UnitOfWork, unit_of_work
 from ledger.changes import ChangeSet, load_accounts
-from ledger.domain import Event, PartnerAccount
+from ledger.domain import Event, PartnerAccount, apply, event_from_dict
 
 Decide = Callable[[PartnerAccount | None], list[Event]]
 Respond = Callable[[PartnerAccount | None, list[Event]], tuple[int, dict[str, Any]]]
@@ -91,9 +91,19 @@ async def _attempt(
         return status, body
 
 
-async def read_account(engine: AsyncEngine, partner_id: str) -> PartnerAccount | None:
+async def read_account(
+    engine: AsyncEngine, partner_id: str, as_of: datetime | None = None
+) -> PartnerAccount | None:
+    """The account now, or as it stood at `as_of` (only events recorded by then)."""
     async with unit_of_work(engine) as uow:
-        return (await load_accounts(uow, [partner_id]))[partner_id]
+        if as_of is None:
+            return (await load_accounts(uow, [partner_id]))[partner_id]
+        state: PartnerAccount | None = None
+        for stored in await uow.events.load(partner_id):
+            if stored.recorded_at is not None and stored.recorded_at > as_of:
+                break
+            state = apply(state, event_from_dict(stored.type, stored.payload))
+        return state
 
 
 # --- partner tokens: secrets, so not events; only their hashes are kept -----------------------

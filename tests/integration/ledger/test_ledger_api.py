@@ -3,8 +3,8 @@
 import asyncio
 
 import httpx
-
 from ledger.settings import LedgerSettings
+
 from tests.integration.ledger.conftest import balance, new_partner, unique
 
 

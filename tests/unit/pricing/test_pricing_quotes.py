@@ -15,14 +15,13 @@ from pricing.domain import (
     InvalidInput,
     PriceListVersion,
     Proration,
-    credits_for_mailings,
-    credits_for_recipients,
+    evaluate,
     evaluate_component,
     parse_price_list_version,
     parse_price_model,
-    price_of_credits,
     quote,
     quote_to_json,
+    to_minor_units,
 )
 
 D = Decimal
@@ -311,29 +310,35 @@ def test_one_component_is_priced_in_the_versions_currency_without_quota() -> Non
 
 # --- credits -----------------------------------------------------------------------------
 
-PER_RECIPIENT = FlatPrice(D("1.05"))
+CREDIT_LISTS = parse_price_list_version(
+    {
+        "version": 1,
+        "effective_from": "2025-01-01T00:00:00Z",
+        "currency": "CREDITS",
+        "metered_components": {
+            "recipients": {"name": "Recipients", "price": {"model": "flat", "unit_price": "1.05"}}
+        },
+    }
+)
 
 
 @pytest.mark.parametrize(
     ("recipients", "credits"),
-    [(5000, 5250), (100, 105), (20, 21), (1, 2), (19, 20), (0, 0)],
+    [(5000, 5250), (100, 105), (20, 21), (10, 11), (1, 1), (9, 9), (19, 20), (0, 0)],
 )
-def test_credits_for_a_mailing_round_fractions_up(recipients: int, credits: int) -> None:
-    assert credits_for_recipients(PER_RECIPIENT, recipients) == credits
+def test_credits_for_a_mailing_are_the_exact_amount_rounded_once_half_up(
+    recipients: int, credits: int
+) -> None:
+    evaluation = evaluate_component(CREDIT_LISTS, "recipients", D(recipients))
+    assert evaluation.exact_amount == D(recipients) * D("1.05")
+    assert to_minor_units(evaluation.amount, "CREDITS") == credits
 
 
-def test_credits_for_many_mailings() -> None:
-    assert credits_for_mailings(PER_RECIPIENT, [5000, 1, 0]) == [5250, 2, 0]
+@pytest.mark.parametrize("recipients", ["-1", "ten", "1e30"])
+def test_invalid_recipient_counts_are_refused(recipients: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        credits_for_mailings(PER_RECIPIENT, [5000, -1])
-    assert caught.value.path == "$[1]"
-
-
-@pytest.mark.parametrize("recipients", [-1, True, 10**30])
-def test_invalid_recipient_counts_are_refused(recipients: int) -> None:
-    with pytest.raises(InvalidInput) as caught:
-        credits_for_recipients(PER_RECIPIENT, recipients)
-    assert caught.value.path == "$.recipients"
+        evaluate_component(CREDIT_LISTS, "recipients", recipients)  # type: ignore[arg-type]
+    assert caught.value.path == "$.quantity"
 
 
 def test_the_money_price_of_credits_follows_volume_tiers() -> None:
@@ -347,5 +352,23 @@ def test_the_money_price_of_credits_follows_volume_tiers() -> None:
             ],
         }
     )
-    prices = [str(price_of_credits(packages, n, "EUR").amount) for n in (1000, 5000, 10000, 10001)]
+    prices = [str(evaluate(packages, D(n), "EUR").amount) for n in (1000, 5000, 10000, 10001)]
     assert prices == ["50.00", "200.00", "400.00", "300.03"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "minor"),
+    [
+        ("12.34", "EUR", 1234),
+        ("500", "JPY", 500),
+        ("1.234", "BHD", 1234),
+        ("5250", "CREDITS", 5250),
+    ],
+)
+def test_amounts_in_minor_units(amount: str, currency: str, minor: int) -> None:
+    assert to_minor_units(D(amount), currency) == minor
+
+
+def test_an_unrounded_amount_has_no_minor_units() -> None:
+    with pytest.raises(ValueError, match="not rounded"):
+        to_minor_units(D("12.345"), "EUR")

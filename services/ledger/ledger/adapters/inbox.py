@@ -57,6 +57,7 @@ _DEAD_LETTER = text(
     INSERT INTO dead_letters (topic, partition, "offset", message_key, message, reason)
     VALUES (:topic, :partition, :offset, :key, :message, :reason)
     ON CONFLICT (topic, partition, "offset") DO NOTHING
+    RETURNING id
     """
 )
 
@@ -111,9 +112,11 @@ class Inbox:
         )
         return {row[0]: row[1] for row in result}
 
-    async def record_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+    async def record_dead_letters(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """Keep the letters; returns those not kept before (a re-read adds no second copy)."""
+        new = []
         for letter in letters:
-            await self._connection.execute(
+            result = await self._connection.execute(
                 _DEAD_LETTER,
                 {
                     "topic": letter.topic,
@@ -124,3 +127,6 @@ class Inbox:
                     "reason": letter.reason,
                 },
             )
+            if result.first() is not None:
+                new.append(letter)
+        return new

@@ -43,10 +43,11 @@ from ledger.service import (
     Command,
     Idempotency,
     new_partner_token,
+    read_account,
     run_command,
     store_partner_token,
 )
-from shared.problems import Problem, not_found
+from shared.problems import Problem, invalid, not_found
 
 router = APIRouter(prefix="/v1")
 
@@ -191,8 +192,6 @@ async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) 
 
 
 async def _read(request: Request, partner_id: str) -> PartnerAccount:
-    from ledger.service import read_account
-
     return _registered(partner_id, await read_account(_container(request).engine, partner_id))
 
 
@@ -260,9 +259,24 @@ async def list_customers(
 
 
 @router.get("/partners/{partner_id}/balance", tags=["balance"])
-async def get_balance(partner_id: str, caller: CurrentCaller, request: Request) -> Balance:
-    """The balance projection: `available` = `balance` - `held`; `debt` in credits."""
+async def get_balance(
+    partner_id: str,
+    caller: CurrentCaller,
+    request: Request,
+    as_of: Annotated[
+        datetime | None, Query(description="The balance as it stood at this time (RFC 3339)")
+    ] = None,
+) -> Balance:
+    """The balance projection: `available` = `balance` - `held`; `debt` in credits. With
+    `as_of`, the balance is folded from the events recorded up to that time."""
     caller.require_partner(partner_id)
+    if as_of is not None:
+        if as_of.tzinfo is None:
+            raise invalid("$.as_of", "needs a UTC offset")
+        state = await read_account(_container(request).engine, partner_id, as_of)
+        if state is None:
+            raise not_found(f"partner {partner_id!r} at {as_of.isoformat()}")
+        return Balance(**balance_body(state))
     async with _container(request).engine.connect() as connection:
         row = (
             await connection.execute(

@@ -1,12 +1,12 @@
-"""The pure pricing rules: price models, price lists, quotes and credit prices.
+"""The pure pricing rules: price models, price lists and quotes.
 
 No I/O and no framework: only the standard library (``decimal`` for exact arithmetic). The
 HTTP layer and the database build on these names; errors carry the JSON path of the fault.
 """
 
+from ._json import as_list, as_object, child, item
 from .breakdown import Evaluation, TierLine, evaluation_to_json, tier_line_to_json
-from .credits import credits_for_mailings, credits_for_recipients, price_of_credits
-from .currencies import CREDITS, check_currency, minor_units, round_money
+from .currencies import CREDITS, check_currency, minor_units, round_money, to_minor_units
 from .errors import InvalidDefinition, InvalidInput, PricingError, VersionNotFound
 from .numbers import MAX_EXPONENT, MAX_FRACTION_DIGITS, decimal_to_json, parse_decimal
 from .periods import Period, billing_cycle, parse_period
@@ -15,6 +15,7 @@ from .price_list import (
     PlanVariant,
     PriceList,
     PriceListVersion,
+    check_id,
     component_to_json,
     parse_component,
     parse_plan_variant,
@@ -86,16 +87,19 @@ __all__ = [
     "TierLine",
     "VersionNotFound",
     "VolumePrice",
+    "as_list",
+    "as_object",
     "billing_cycle",
     "check_currency",
+    "check_id",
+    "child",
     "component_to_json",
-    "credits_for_mailings",
-    "credits_for_recipients",
     "decimal_to_json",
     "evaluate",
     "evaluate_batch",
     "evaluate_component",
     "evaluation_to_json",
+    "item",
     "minor_units",
     "parse_component",
     "parse_decimal",
@@ -108,10 +112,10 @@ __all__ = [
     "price_list_to_json",
     "price_list_version_to_json",
     "price_model_to_json",
-    "price_of_credits",
     "quote",
     "quote_line_to_json",
     "quote_to_json",
     "round_money",
     "tier_line_to_json",
+    "to_minor_units",
 ]

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from .errors import PricingError
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 def child(path: str, key: object) -> str:
     """Path of a member: ``$.tiers`` or ``$["odd key"]`` when the key is not a plain name."""
     text = str(key)
-    if _PLAIN_KEY.fullmatch(text):
+    # isascii + isidentifier is [A-Za-z_][A-Za-z0-9_]* without a regex (called per field).
+    if text.isascii() and text.isidentifier():
         return f"{path}.{text}"
     return f"{path}[{json.dumps(text)}]"
 

@@ -7,7 +7,11 @@ LAK, LBP, MGA, MMK, RSD, SOS, SYP, YER where ISO says 2) and accepts withdrawn c
 HRK) and codes without a minor unit (XAU, XXX). Billing must follow ISO and must not change
 when a library updates its locale data. A test compares the table with babel's.
 
-``CREDITS`` is the pseudo-currency of the credit ledger, with exponent 0.
+``CREDITS`` is the pseudo-currency of the credit ledger, with exponent 0. Credits follow the
+same rule as money: what a mailing costs in credits is the exact amount rounded ONCE, half-up,
+to a whole credit (5,000 recipients at 1.05: 5,250 credits; 10 recipients: 10.5 -> 11; 1
+recipient: 1.05 -> 1). One rule for every currency keeps a credit quote and a money quote
+comparable and lets an audit recompute either from the version it names.
 
 Codes are upper case, exactly as ISO writes them; ``"eur"`` is refused rather than guessed.
 """
@@ -86,3 +90,16 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     except KeyError:
         raise _unknown(currency, "$.currency", InvalidInput) from None
     return amount.quantize(quantum, rounding=ROUND_HALF_UP, context=ROUNDING)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """An amount already rounded by :func:`round_money` as a whole number of minor units.
+
+    EUR ``12.34`` -> 1234, JPY ``500`` -> 500, ``CREDITS`` ``5250`` -> 5250. Integers in the
+    smallest unit are what ledgers store. Raises ``ValueError`` for an amount that is not
+    rounded to the currency (that would be a bug, never a client's fault).
+    """
+    minor = amount.scaleb(MINOR_UNITS[currency], ROUNDING)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} is not rounded to the minor unit of {currency}")
+    return int(minor)

@@ -84,7 +84,18 @@ def parse_decimal(
     lower bound) or has more than 18 digits after the decimal point. Zero comes back as
     ``Decimal(0)`` whatever its exponent or sign.
     """
-    if isinstance(value, Decimal):
+    # Strings first: they are what clients send, so the common path is the short one.
+    if type(value) is str:
+        if len(value) <= MAX_TEXT_LENGTH and _NUMBER.fullmatch(value):
+            try:
+                number = _PARSE.create_decimal(value)
+            except DecimalException:
+                raise error(path, f"is out of range: {value}") from None
+        elif value.strip().lower().lstrip("+-") in _NON_FINITE:
+            raise error(path, f"must be a finite number, got {_describe(value)}")
+        else:
+            raise error(path, f'must be a decimal number like "12.5", got {_describe(value)}')
+    elif isinstance(value, Decimal):
         number = value
         if not number.is_finite():
             raise error(path, f"must be a finite number, got {value!s}")
@@ -94,15 +105,8 @@ def parse_decimal(
         if abs(value) >= 10**MAX_EXPONENT:
             raise error(path, f"must be less than 1E+{MAX_EXPONENT} in magnitude")
         number = Decimal(value)
-    elif isinstance(value, str):
-        if value.strip().lower().lstrip("+-") in _NON_FINITE:
-            raise error(path, f"must be a finite number, got {_describe(value)}")
-        if len(value) > MAX_TEXT_LENGTH or not _NUMBER.fullmatch(value):
-            raise error(path, f'must be a decimal number like "12.5", got {_describe(value)}')
-        try:
-            number = _PARSE.create_decimal(value)
-        except DecimalException:
-            raise error(path, f"is out of range: {value}") from None
+    elif isinstance(value, str):  # a str subclass
+        return parse_decimal(str(value), path, minimum=minimum, error=error)
     elif isinstance(value, float):
         raise error(path, "floats are not accepted (they are inexact); send a string or Decimal")
     else:
@@ -112,12 +116,20 @@ def parse_decimal(
         number = ZERO
     elif number.adjusted() >= MAX_EXPONENT:
         raise error(path, f"must be less than 1E+{MAX_EXPONENT} in magnitude")
-    # Digits before sign: the message below prints the number, which is short only now.
-    if fraction_digits(number) > MAX_FRACTION_DIGITS:
+    # Only a number with more than 18 places in its exponent can break the limit; counting
+    # its trailing zeros (slow) is left to those few. Checked before the sign: the message
+    # below prints the number, which is short only now.
+    elif _exponent(number) < -MAX_FRACTION_DIGITS and fraction_digits(number) > MAX_FRACTION_DIGITS:
         raise error(path, f"must have at most {MAX_FRACTION_DIGITS} digits after the decimal point")
     if minimum is not None and number < minimum:
         raise error(path, f"must be >= {minimum}, got {decimal_to_json(number)}")
     return number
+
+
+def _exponent(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite numbers only
+    return exponent
 
 
 def fraction_digits(number: Decimal) -> int:

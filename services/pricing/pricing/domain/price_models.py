@@ -601,24 +601,16 @@ def evaluate_batch(items: Iterable[tuple[PriceModel, Decimal]], currency: str) -
 # --- JSON ---------------------------------------------------------------------------------
 
 
-def _bound_of(value: object, path: str) -> Decimal | None:
-    return None if value is None else _number(value, path)
-
-
-def _opt_number(data: Mapping[str, Any], key: str, path: str) -> Decimal | None:
-    value = data.get(key)
-    return None if value is None else _number(value, child(path, key))
+# The parsers below only check the shape of the JSON (objects, known fields) and hand the
+# raw values to the constructors, which validate every number with the same path
+# (``$.tiers[1].unit_price``): one validation, not two (it halves the cost of parsing).
 
 
 def _parse_tier(value: object, path: str) -> Tier:
     data = as_object(
         value, path, InvalidDefinition, required=("up_to", "unit_price"), optional=("flat_fee",)
     )
-    return Tier(
-        _bound_of(data["up_to"], child(path, "up_to")),
-        _number(data["unit_price"], child(path, "unit_price")),
-        _opt_number(data, "flat_fee", path),
-    )
+    return Tier(data["up_to"], data["unit_price"], data.get("flat_fee"))
 
 
 def _parse_bucket_tier(value: object, path: str) -> BucketTier:
@@ -630,19 +622,13 @@ def _parse_bucket_tier(value: object, path: str) -> BucketTier:
         optional=("bucket_price", "bucket_size", "unit_price"),
     )
     return BucketTier(
-        _bound_of(data["up_to"], child(path, "up_to")),
-        _opt_number(data, "bucket_price", path),
-        _opt_number(data, "bucket_size", path),
-        _opt_number(data, "unit_price", path),
+        data["up_to"], data.get("bucket_price"), data.get("bucket_size"), data.get("unit_price")
     )
 
 
 def _parse_discount_tier(value: object, path: str) -> DiscountTier:
     data = as_object(value, path, InvalidDefinition, required=("up_to", "discount_percent"))
-    return DiscountTier(
-        _bound_of(data["up_to"], child(path, "up_to")),
-        _number(data["discount_percent"], child(path, "discount_percent")),
-    )
+    return DiscountTier(data["up_to"], data["discount_percent"])
 
 
 def _parse_tiers(data: Mapping[str, Any], parse: Callable[[object, str], Any]) -> tuple[Any, ...]:
@@ -677,7 +663,7 @@ def _parse_model(value: object) -> PriceModel:
     required, optional = _FIELDS[name]
     data = as_object(value, "$", InvalidDefinition, required=required, optional=optional)
     if name == "flat":
-        return FlatPrice(_number(data["unit_price"], "$.unit_price"))
+        return FlatPrice(data["unit_price"])
     if name == "volume":
         return VolumePrice(_parse_tiers(data, _parse_tier))
     if name == "graduated":
@@ -691,15 +677,12 @@ def _parse_model(value: object) -> PriceModel:
                 "$.mode", f"unknown mode {mode!r}; expected 'volume' or 'graduated'"
             )
         return DiscountPrice(
-            _number(data["base_unit_price"], "$.base_unit_price"),
+            data["base_unit_price"],
             _parse_tiers(data, _parse_discount_tier),
             mode,
         )
     if name == "package":
-        return PackagePrice(
-            _number(data["package_size"], "$.package_size"),
-            _number(data["package_price"], "$.package_price"),
-        )
+        return PackagePrice(data["package_size"], data["package_price"])
     return FreePrice()
 
 

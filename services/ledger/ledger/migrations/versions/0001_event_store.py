@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from shared.migrations import execute_script
 
 revision = "0001"
 down_revision = None
@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(
+    execute_script(
         """
         -- One stream per partner account. (originator_id, originator_version) is unique, so two
         -- writers that read the same version cannot both append: the second one conflicts.
@@ -139,7 +139,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
+    execute_script(
         """
         DROP TABLE idempotency_keys;
         DROP TABLE partner_tokens;

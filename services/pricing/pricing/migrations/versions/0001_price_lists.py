@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
+from shared.migrations import execute_script
 
 revision = "0001"
 down_revision = None
@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(
+    execute_script(
         """
         CREATE TABLE price_lists (
             id          text PRIMARY KEY,
@@ -46,7 +46,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute(
+    execute_script(
         """
         DROP TABLE price_list_versions;
         DROP FUNCTION refuse_version_change();

@@ -1,0 +1,208 @@
+"""The ops tool against the real database and broker: replay, verify, export, reingest, as_of."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from ledger.__main__ import cli
+from ledger.ops import broken_links, reingest_topic
+from ledger.rebuild import compare, rebuild
+from ledger.settings import LedgerSettings
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from shared.database import create_engine
+from tests.integration.ledger.conftest import (
+    Publish,
+    balance,
+    eventually,
+    mailing_sent,
+    new_partner,
+)
+
+pytestmark = pytest.mark.usefixtures("ledger_workers")
+
+
+def run_cli(settings: LedgerSettings, *args: str) -> tuple[int, str]:
+    env = {
+        "LEDGER_DATABASE_URL": settings.database_url,
+        "LEDGER_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "LEDGER_TOPIC_PREFIX": settings.topic_prefix,
+        "LEDGER_PRICING_URL": settings.pricing_url,
+        "LEDGER_OPS_TOKEN": settings.ops_token,
+    }
+    result = CliRunner().invoke(cli, ["ops", *args], env=env)
+    return result.exit_code, result.output
+
+
+async def busy_partner(api: httpx.AsyncClient, publish: Publish) -> str:
+    """A partner with a grant, a hold and a few debits on record."""
+    partner_id, _ = await new_partner(api)
+    await api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 9000, "reason": "x"}
+    )
+    await api.post(
+        f"/v1/partners/{partner_id}/reservations",
+        json={"reservation_id": "hold-1", "credits": 500},
+        headers={"Idempotency-Key": "hold-1"},
+    )
+    for recipients in (100, 200, 300):
+        await publish("mailing.sent", mailing_sent(partner_id, "c1", recipients), partner_id)
+
+    async def debited() -> bool:
+        return bool((await balance(api, partner_id))["balance"] == 9000 - 105 - 210 - 315)
+
+    await eventually(debited, what="three debits")
+    return partner_id
+
+
+async def test_replay_finds_no_drift_then_names_a_planted_one(
+    ledger_api: httpx.AsyncClient, publish: Publish, ledger_settings: LedgerSettings
+) -> None:
+    partner_id = await busy_partner(ledger_api, publish)
+    engine = create_engine(ledger_settings.database_url)
+    try:
+        await rebuild(engine, "replay_test")
+        assert await compare(engine, "replay_test") == []
+
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE partner_balances SET balance = balance + 1 WHERE partner_id = :p"),
+                {"p": partner_id},
+            )
+        await rebuild(engine, "replay_test")
+        drift = await compare(engine, "replay_test")
+        assert [(d.table, d.key) for d in drift] == [("partner_balances", partner_id)]
+        async with engine.begin() as connection:  # put it right again for the other tests
+            await connection.execute(
+                text("UPDATE partner_balances SET balance = balance - 1 WHERE partner_id = :p"),
+                {"p": partner_id},
+            )
+    finally:
+        await engine.dispose()
+    code, output = await asyncio.to_thread(run_cli, ledger_settings, "replay")
+    assert code == 0, output
+    assert "no drift" in output
+
+
+async def test_verify_names_the_first_event_edited_behind_the_ledgers_back(
+    ledger_api: httpx.AsyncClient, publish: Publish, ledger_settings: LedgerSettings
+) -> None:
+    partner_id = await busy_partner(ledger_api, publish)
+    engine = create_engine(ledger_settings.database_url)
+    try:
+        assert partner_id not in {p for p, _, _ in await broken_links(engine)}
+        async with engine.begin() as connection:
+            # Only someone bypassing the append-only trigger can do this.
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            await connection.execute(
+                text(
+                    "UPDATE events SET payload = jsonb_set(payload, '{credits}', '1')"
+                    " WHERE originator_id = :p AND type = 'MailingDebited'"
+                    " AND originator_version = (SELECT min(originator_version) FROM events"
+                    " WHERE originator_id = :p AND type = 'MailingDebited')"
+                ),
+                {"p": partner_id},
+            )
+        async with engine.connect() as connection:
+            tampered = (
+                await connection.execute(
+                    text(
+                        "SELECT min(originator_version) FROM events"
+                        " WHERE originator_id = :p AND type = 'MailingDebited'"
+                    ),
+                    {"p": partner_id},
+                )
+            ).scalar_one()
+        broken = {p: v for p, v, _ in await broken_links(engine)}
+        assert broken[partner_id] == tampered
+    finally:
+        await engine.dispose()
+    code, output = await asyncio.to_thread(run_cli, ledger_settings, "audit", "verify")
+    assert code == 1
+    assert partner_id in output
+
+
+async def test_export_lists_every_event_with_its_quote_and_running_balance(
+    ledger_api: httpx.AsyncClient, publish: Publish, ledger_settings: LedgerSettings
+) -> None:
+    partner_id = await busy_partner(ledger_api, publish)
+    code, output = await asyncio.to_thread(
+        run_cli, ledger_settings, "audit", "export", "--partner", partner_id
+    )
+    assert code == 0, output
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [r["type"] for r in rows][-4:] == [
+        "CreditsReserved",
+        "MailingDebited",
+        "MailingDebited",
+        "MailingDebited",
+    ]
+    debits = [r for r in rows if r["type"] == "MailingDebited"]
+    assert [r["credits_delta"] for r in debits] == [-105, -210, -315]
+    assert debits[-1]["balance_after"] == 9000 - 630
+    assert debits[0]["price_list_id"] == "mailings-standard"
+    assert debits[0]["price_list_version"] == 1
+    assert debits[0]["quote"]["amount_minor"] == 105
+    code, csv_output = await asyncio.to_thread(
+        run_cli, ledger_settings, "audit", "export", "--partner", partner_id, "--format", "csv"
+    )
+    assert code == 0
+    assert csv_output.splitlines()[0].startswith("global_position,version,type")
+
+
+async def test_balance_as_of_a_past_time(ledger_api: httpx.AsyncClient, publish: Publish) -> None:
+    partner_id, _ = await new_partner(ledger_api)
+    await ledger_api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 1000, "reason": "x"}
+    )
+    between = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await ledger_api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 500, "reason": "y"}
+    )
+    then = await ledger_api.get(
+        f"/v1/partners/{partner_id}/balance", params={"as_of": between.isoformat()}
+    )
+    assert then.status_code == 200
+    assert then.json()["balance"] == 1000
+    assert (await balance(ledger_api, partner_id))["balance"] == 1500
+    naive = await ledger_api.get(
+        f"/v1/partners/{partner_id}/balance", params={"as_of": "2026-01-01T00:00:00"}
+    )
+    assert naive.status_code == 422
+
+
+async def test_reingesting_the_whole_topic_leaves_every_balance_as_it_was(
+    ledger_api: httpx.AsyncClient,
+    publish: Publish,
+    ledger_settings: LedgerSettings,
+) -> None:
+    partner_id = await busy_partner(ledger_api, publish)
+    engine = create_engine(ledger_settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            before = (
+                await connection.execute(text("SELECT partner_id, balance FROM partner_balances"))
+            ).all()
+            events_before = (await connection.execute(text("SELECT count(*) FROM events"))).scalar()
+        from ledger.bootstrap import bootstrap
+
+        container = bootstrap(ledger_settings)
+        count = await reingest_topic(
+            ledger_settings, container.mailing_sent_handler(), datetime(2020, 1, 1, tzinfo=UTC)
+        )
+        await container.close()
+        assert count >= 3
+        async with engine.connect() as connection:
+            after = (
+                await connection.execute(text("SELECT partner_id, balance FROM partner_balances"))
+            ).all()
+            events_after = (await connection.execute(text("SELECT count(*) FROM events"))).scalar()
+    finally:
+        await engine.dispose()
+    assert sorted(after) == sorted(before)
+    assert events_after == events_before
+    assert partner_id in dict(after)
