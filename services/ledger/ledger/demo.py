@@ -1,0 +1,279 @@
+"""`make demo`: a simulated mailing platform sends mailings for a few partners while a live
+terminal view shows balances, holds, reminders, purchases and charges as the ledger records them.
+
+Needs the system running (`make run` in another terminal). Ctrl-C ends the demo.
+"""
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import typer
+from aiokafka import AIOKafkaProducer
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from shared.codec import encode
+from shared.messages import mailing_sent
+
+
+class DemoSettings(BaseSettings):
+    """Where the running system is (the same variables the services read)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_")
+
+    ops_token: str = "ops-secret-change-me"
+    port: int = 8002
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    pricing_url: str = "http://127.0.0.1:8001"
+    topic_prefix: str = ""
+
+
+PRICE_LISTS: list[dict[str, Any]] = [
+    {
+        "id": "demo-mailings",
+        "name": "Credits per mailing (1.05 per recipient)",
+        "currency": "CREDITS",
+        "version": {
+            "effective_from": "2020-01-01T00:00:00Z",
+            "metered_components": {
+                "recipients": {
+                    "name": "Recipients",
+                    "price": {"model": "flat", "unit_price": "1.05"},
+                }
+            },
+        },
+    },
+    {
+        "id": "demo-credits-eur",
+        "name": "Credit packages (Preisstaffelung)",
+        "currency": "EUR",
+        "version": {
+            "effective_from": "2020-01-01T00:00:00Z",
+            "metered_components": {
+                "credits": {
+                    "name": "Credits",
+                    "price": {
+                        "model": "volume",
+                        "tiers": [
+                            {"up_to": "10000", "unit_price": "0.012"},
+                            {"up_to": "50000", "unit_price": "0.010"},
+                            {"up_to": None, "unit_price": "0.008"},
+                        ],
+                    },
+                }
+            },
+        },
+    },
+]
+
+CARD = {"type": "card", "customer": "cus_demo", "payment_method": "pm_card_visa"}
+
+
+@dataclass
+class DemoPartner:
+    partner_id: str
+    name: str
+    billing: dict[str, Any]
+    starting_credits: int
+    seen_version: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    last: str = ""
+
+
+def demo_partners(run: str) -> list[DemoPartner]:
+    return [
+        DemoPartner(
+            f"demo-nord-{run}",
+            "Agentur Nord (prepaid, reminder + auto-purchase)",
+            {
+                "billing_mode": "prepaid",
+                "reminder_threshold": 15000,
+                "auto_purchase": {"credits": 25000, "trigger_threshold": 5000},
+                "payment_method": CARD,
+            },
+            40000,
+        ),
+        DemoPartner(
+            f"demo-sued-{run}",
+            "Studio Süd (prepaid, reminder only)",
+            {"billing_mode": "prepaid", "reminder_threshold": 10000},
+            30000,
+        ),
+        DemoPartner(
+            f"demo-ost-{run}",
+            "Shop Ost (on demand, card)",
+            {"billing_mode": "on_demand", "payment_method": CARD},
+            0,
+        ),
+    ]
+
+
+async def ensure_price_lists(pricing: httpx.AsyncClient) -> None:
+    for price_list in PRICE_LISTS:
+        if (await pricing.get(f"/v1/price-lists/{price_list['id']}")).status_code == 404:
+            created = await pricing.post("/v1/price-lists", json=price_list)
+            created.raise_for_status()
+
+
+async def register(api: httpx.AsyncClient, partner: DemoPartner) -> None:
+    created = await api.post(
+        "/v1/partners",
+        json={
+            "partner_id": partner.partner_id,
+            "name": partner.name,
+            "credit_price_list_id": "demo-credits-eur",
+            "mailing_price_list_id": "demo-mailings",
+            "billing": partner.billing,
+        },
+    )
+    created.raise_for_status()
+    for customer in ("newsletter", "shop", "events"):
+        added = await api.post(
+            f"/v1/partners/{partner.partner_id}/customers",
+            json={"customer_id": customer, "name": customer.title()},
+        )
+        added.raise_for_status()
+    if partner.starting_credits:
+        granted = await api.post(
+            f"/v1/partners/{partner.partner_id}/credits/grants",
+            json={"credits": partner.starting_credits, "reason": "demo starting balance"},
+        )
+        granted.raise_for_status()
+
+
+async def send_mailings(
+    api: httpx.AsyncClient,
+    producer: AIOKafkaProducer,
+    topic: str,
+    partners: list[DemoPartner],
+    stop: asyncio.Event,
+) -> None:
+    """A few mailings a second; some are announced with a hold first, as a careful platform does."""
+    rng = random.Random()
+    n = 0
+    while not stop.is_set():
+        n += 1
+        partner = rng.choice(partners)
+        recipients = rng.choice([120, 800, 2500, 4000, 6000])
+        reservation_id = None
+        if n % 4 == 0 and partner.billing["billing_mode"] == "prepaid":
+            reservation_id = f"hold-{partner.partner_id}-{n}"
+            held = await api.post(
+                f"/v1/partners/{partner.partner_id}/reservations",
+                json={"reservation_id": reservation_id, "credits": int(recipients * 1.05) + 50},
+                headers={"Idempotency-Key": reservation_id},
+            )
+            if held.status_code != 201:
+                reservation_id = None  # not enough available: the platform sends anyway
+            await asyncio.sleep(0.4)
+        event = mailing_sent(
+            partner.partner_id,
+            rng.choice(["newsletter", "shop", "events"]),
+            recipients,
+            reservation_id=reservation_id,
+        )
+        await producer.send_and_wait(topic, encode(event), key=partner.partner_id.encode())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=rng.uniform(0.3, 1.2))
+
+
+async def refresh(api: httpx.AsyncClient, partners: list[DemoPartner]) -> Table:
+    table = Table(expand=True)
+    for column in ("partner", "balance", "held", "available", "debt"):
+        table.add_column(column, justify="right" if column != "partner" else "left")
+    for column in ("mailings", "reminders", "purchases", "charges", "last event"):
+        table.add_column(column, justify="right" if column != "last event" else "left")
+    for partner in partners:
+        balance = (await api.get(f"/v1/partners/{partner.partner_id}/balance")).json()
+        page = (
+            await api.get(
+                f"/v1/partners/{partner.partner_id}/events",
+                params={"after": partner.seen_version, "limit": 1000},
+            )
+        ).json()
+        for event in page["events"]:
+            partner.counts[event["type"]] += 1
+            partner.seen_version = event["version"]
+            partner.last = event["type"]
+        style = "red" if balance["balance"] < 0 else "green"
+        table.add_row(
+            partner.name,
+            f"[{style}]{balance['balance']:,}[/]",
+            f"{balance['held']:,}",
+            f"{balance['available']:,}",
+            f"{balance['debt']:,}",
+            str(partner.counts["MailingDebited"]),
+            str(partner.counts["LowBalanceReached"]),
+            f"{partner.counts['PurchaseRequested']} asked / "
+            f"{partner.counts['PurchaseSucceeded']} paid",
+            str(partner.counts["ChargeRequested"]),
+            partner.last,
+        )
+    return table
+
+
+async def run(duration: float | None) -> None:
+    settings = DemoSettings()
+    run_id = datetime.now(UTC).strftime("%H%M%S")
+    partners = demo_partners(run_id)
+    stop = asyncio.Event()
+    async with (
+        httpx.AsyncClient(base_url=settings.pricing_url) as pricing,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{settings.port}",
+            headers={"Authorization": f"Bearer {settings.ops_token}"},
+        ) as api,
+    ):
+        await ensure_price_lists(pricing)
+        for partner in partners:
+            await register(api, partner)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True
+        )
+        await producer.start()
+        sender = asyncio.create_task(
+            send_mailings(api, producer, settings.topic_prefix + "mailing.sent", partners, stop)
+        )
+        started = asyncio.get_running_loop().time()
+        try:
+            with Live(refresh_per_second=4) as live:
+                while duration is None or asyncio.get_running_loop().time() - started < duration:
+                    table = await refresh(api, partners)
+                    live.update(
+                        Group(
+                            Panel(
+                                "A simulated mailing platform sends mailing.sent to Kafka; the "
+                                "ledger debits 1.05 credits per recipient.\nReminders fire once "
+                                "per crossing, auto-purchase when the trigger is reached, "
+                                "on-demand partners are charged from EUR 0.50. Ctrl-C ends.",
+                                title="mailbill demo",
+                            ),
+                            table,
+                        )
+                    )
+                    await asyncio.sleep(0.5)
+        finally:
+            stop.set()
+            await sender
+            await producer.stop()
+
+
+def main(
+    duration: float | None = typer.Option(None, help="Stop after this many seconds"),
+) -> None:
+    """Simulate a mailing platform and watch the ledger live."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(duration))
+
+
+if __name__ == "__main__":
+    typer.run(main)
