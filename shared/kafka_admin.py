@@ -39,6 +39,17 @@ async def ensure_topics(
         await admin.close()
 
 
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The partition numbers of a topic (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in description.get("partitions", []))
+
+
 @cli.command("ensure-topics")
 def ensure_topics_command() -> None:
     """Create every topic of `shared.topics` that is missing."""

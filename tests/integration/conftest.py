@@ -30,7 +30,7 @@ MAILING_PRICE_LIST: dict[str, Any] = {
     "id": "mailings-standard",
     "name": "Credits per mailing",
     "currency": "CREDITS",
-    "version": {
+    "first_version": {
         "effective_from": "2020-01-01T00:00:00Z",
         "metered_components": {
             "recipients": {"name": "Recipients", "price": {"model": "flat", "unit_price": "1.05"}}
@@ -41,7 +41,7 @@ CREDIT_PRICE_LIST: dict[str, Any] = {
     "id": "credits-eur",
     "name": "Credit packages",
     "currency": "EUR",
-    "version": {
+    "first_version": {
         "effective_from": "2020-01-01T00:00:00Z",
         "metered_components": {
             "credits": {

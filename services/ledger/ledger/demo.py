@@ -42,7 +42,7 @@ PRICE_LISTS: list[dict[str, Any]] = [
         "id": "demo-mailings",
         "name": "Credits per mailing (1.05 per recipient)",
         "currency": "CREDITS",
-        "version": {
+        "first_version": {
             "effective_from": "2020-01-01T00:00:00Z",
             "metered_components": {
                 "recipients": {
@@ -56,7 +56,7 @@ PRICE_LISTS: list[dict[str, Any]] = [
         "id": "demo-credits-eur",
         "name": "Credit packages (Preisstaffelung)",
         "currency": "EUR",
-        "version": {
+        "first_version": {
             "effective_from": "2020-01-01T00:00:00Z",
             "metered_components": {
                 "credits": {

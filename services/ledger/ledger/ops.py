@@ -25,6 +25,7 @@ from ledger.rebuild import compare, rebuild
 from ledger.service import read_account
 from ledger.settings import LedgerSettings
 from shared.codec import parse_time
+from shared.kafka_admin import partitions_of
 
 ops = typer.Typer(help="Audit and repair tools for ops.", no_args_is_help=True)
 audit = typer.Typer(help="Export and verify the event history.", no_args_is_help=True)
@@ -203,15 +204,10 @@ async def reingest_topic(
     await consumer.start()
     seen = 0
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        if not partitions:
-            await consumer.stop()
-            consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers)
-            await consumer.start()
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []
-            ]
-            consumer.unsubscribe()
+        numbers = await partitions_of(settings.kafka_bootstrap_servers, topic)
+        if not numbers:
+            raise typer.BadParameter(f"topic {topic!r} does not exist", param_hint="--topic")
+        partitions = [TopicPartition(topic, p) for p in numbers]
         consumer.assign(partitions)
         starts = await consumer.offsets_for_times(
             {tp: int(since.timestamp() * 1000) for tp in partitions}

@@ -94,7 +94,7 @@ async def compare(engine: AsyncEngine, schema: str) -> list[Drift]:
             keys = _KEYS[table]
             rows = await connection.execute(
                 text(
-                    f"SELECT concat_ws('/', l.k, r.k), l.row, r.row FROM"
+                    f"SELECT coalesce(l.k, r.k), l.row, r.row FROM"
                     f" (SELECT concat_ws('/', {keys}) AS k, t::text AS row FROM public.{table} t) l"
                     f" FULL JOIN (SELECT concat_ws('/', {keys}) AS k, t::text AS row"
                     f'  FROM "{schema}".{table} t) r ON l.k = r.k'

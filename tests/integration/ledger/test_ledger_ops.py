@@ -43,11 +43,12 @@ async def busy_partner(api: httpx.AsyncClient, publish: Publish) -> str:
     await api.post(
         f"/v1/partners/{partner_id}/credits/grants", json={"credits": 9000, "reason": "x"}
     )
-    await api.post(
+    held = await api.post(
         f"/v1/partners/{partner_id}/reservations",
         json={"reservation_id": "hold-1", "credits": 500},
-        headers={"Idempotency-Key": "hold-1"},
+        headers={"Idempotency-Key": f"hold-{partner_id}"},
     )
+    assert held.status_code == 201, held.text
     for recipients in (100, 200, 300):
         await publish("mailing.sent", mailing_sent(partner_id, "c1", recipients), partner_id)
 
@@ -95,8 +96,8 @@ async def test_verify_names_the_first_event_edited_behind_the_ledgers_back(
     try:
         assert partner_id not in {p for p, _, _ in await broken_links(engine)}
         async with engine.begin() as connection:
-            # Only someone bypassing the append-only trigger can do this.
-            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+            # Only someone who switches the append-only trigger off can do this.
+            await connection.execute(text("ALTER TABLE events DISABLE TRIGGER events_append_only"))
             await connection.execute(
                 text(
                     "UPDATE events SET payload = jsonb_set(payload, '{credits}', '1')"
@@ -106,6 +107,7 @@ async def test_verify_names_the_first_event_edited_behind_the_ledgers_back(
                 ),
                 {"p": partner_id},
             )
+            await connection.execute(text("ALTER TABLE events ENABLE TRIGGER events_append_only"))
         async with engine.connect() as connection:
             tampered = (
                 await connection.execute(
