@@ -16,6 +16,7 @@ from ledger.adapters.unit_of_work import UnitOfWork
 from ledger.changes import AccountCache, ChangeSet, load_accounts
 from ledger.consumer import BatchResult, IncomingRecord
 from ledger.domain import (
+    Event,
     LedgerError,
     PartnerAccount,
     auto_purchase_due,
@@ -95,36 +96,104 @@ class MailingSentHandler:
                 known.append(mailing)
 
         priced = await self._price(known, accounts, reject)
+        purchases = await self._auto_purchases_due(priced, accounts, now)
         changes = ChangeSet(accounts, now)
         applied = 0
-        for mailing, credits_quote, charge_minor in priced:
+        for index, (mailing, credits_quote, charge_minor) in enumerate(priced):
             try:
-                events = debit_mailing(
-                    changes.state(mailing.partner_id),
-                    mailing_id=mailing.mailing_id,
-                    customer_id=mailing.customer_id,
-                    recipients=mailing.recipients,
-                    credits=_minor(credits_quote),
-                    price_list_id=credits_quote.price_list_id,
-                    price_list_version=credits_quote.price_list_version,
-                    quote=credits_quote.quote,
-                    # The send time decides whether the mailing's hold was still alive.
-                    now=mailing.sent_at,
-                    reservation_id=mailing.reservation_id,
-                    charge_minor=charge_minor,
-                    minimum_charge_minor=self._minimum_charge_minor,
+                events = self._debit(
+                    changes.state(mailing.partner_id), mailing, credits_quote, charge_minor
                 )
             except LedgerError as exc:
                 reject(mailing.record, str(exc))
                 continue
             changes.decide(mailing.partner_id, events, _metadata(mailing, credits_quote))
             applied += 1
+            due = purchases.get(mailing.partner_id)
+            if due is not None and due[0] == index:
+                request_auto_purchase(changes, mailing.partner_id, due[1], now)
 
-        await request_auto_purchases(changes, self._pricing, now)
         await changes.write(uow)
         for state in changes.touched:
             cache.put(state)
         return BatchResult(applied=applied, duplicates=duplicates, dead_letters=dead)
+
+    def _debit(
+        self,
+        state: PartnerAccount | None,
+        mailing: Mailing,
+        credits_quote: PricedItem,
+        charge_minor: int | None,
+    ) -> list[Event]:
+        return debit_mailing(
+            state,
+            mailing_id=mailing.mailing_id,
+            customer_id=mailing.customer_id,
+            recipients=mailing.recipients,
+            credits=_minor(credits_quote),
+            price_list_id=credits_quote.price_list_id,
+            price_list_version=credits_quote.price_list_version,
+            quote=credits_quote.quote,
+            # The send time decides whether the mailing's hold was still alive.
+            now=mailing.sent_at,
+            reservation_id=mailing.reservation_id,
+            charge_minor=charge_minor,
+            minimum_charge_minor=self._minimum_charge_minor,
+        )
+
+    async def _auto_purchases_due(
+        self,
+        priced: list[tuple[Mailing, PricedItem, int | None]],
+        accounts: dict[str, PartnerAccount | None],
+        now: datetime,
+    ) -> dict[str, tuple[int, PricedItem]]:
+        """For each partner whose auto-purchase falls due within this batch: after which of
+        the batch's debits, and the priced credits to buy.
+
+        A trial run of the debits finds the point; the purchase is then requested right after
+        that debit (not at the end of the batch), exactly as if mailings came one by one.
+        """
+        candidates = {
+            partner_id
+            for partner_id, state in accounts.items()
+            if state is not None and state.auto_purchase_enabled
+        }
+        if not candidates:
+            return {}
+        trial = ChangeSet({p: accounts[p] for p in candidates}, now)
+        due: dict[str, tuple[int, int]] = {}
+        for index, (mailing, credits_quote, charge_minor) in enumerate(priced):
+            partner_id = mailing.partner_id
+            if partner_id not in candidates or partner_id in due:
+                continue
+            try:
+                events = self._debit(trial.state(partner_id), mailing, credits_quote, charge_minor)
+            except LedgerError:
+                continue
+            trial.decide(partner_id, events, {})
+            credits = auto_purchase_due(trial.state(partner_id), now)
+            if credits is not None:
+                due[partner_id] = (index, credits)
+        if not due:
+            return {}
+        prices = await self._pricing.quote_batch(
+            [
+                QuoteItem(
+                    _account(accounts, priced[i][0]).credit_price_list_id,
+                    CREDITS_COMPONENT,
+                    credits,
+                    now,
+                )
+                for i, credits in due.values()
+            ]
+        )
+        return {
+            partner_id: (index, price)
+            for (partner_id, (index, _)), price in zip(due.items(), prices, strict=True)
+            # A price list that cannot price it is configuration trouble, not the mailings'
+            # fault: the purchase waits for the next debit.
+            if isinstance(price, PricedItem)
+        }
 
     async def _price(
         self,
@@ -214,43 +283,33 @@ def _metadata(mailing: Mailing, quote: PricedItem) -> dict[str, Any]:
     }
 
 
-async def request_auto_purchases(changes: ChangeSet, pricing: PricingClient, now: datetime) -> None:
-    """After the batch's debits: buy credits for every touched account that needs them."""
-    due = [
-        (state, credits)
-        for state in changes.touched
-        if (credits := auto_purchase_due(state, now)) is not None
-    ]
-    if not due:
-        return
-    prices = await pricing.quote_batch(
-        [QuoteItem(s.credit_price_list_id, CREDITS_COMPONENT, credits, now) for s, credits in due]
+def request_auto_purchase(
+    changes: ChangeSet, partner_id: str, price: PricedItem, now: datetime
+) -> None:
+    """Ask for the automatic purchase of the priced credits on the account as it stands."""
+    state = changes.state(partner_id)
+    assert state is not None
+    purchase_id = auto_purchase_id(state)
+    events = request_purchase(
+        state,
+        purchase_id=purchase_id,
+        credits=int(price.quote["quantity"]),
+        amount_minor=_minor(price),
+        currency=price.currency,
+        price_list_id=price.price_list_id,
+        price_list_version=price.price_list_version,
+        reason="auto",
+        actor="auto-purchase",
+        now=now,
     )
-    for (state, credits), price in zip(due, prices, strict=True):
-        if isinstance(price, RejectedItem):
-            # Configuration trouble, not the mailings' fault: leave it for the next debit.
-            continue
-        purchase_id = auto_purchase_id(state)
-        events = request_purchase(
-            state,
-            purchase_id=purchase_id,
-            credits=credits,
-            amount_minor=_minor(price),
-            currency=price.currency,
-            price_list_id=price.price_list_id,
-            price_list_version=price.price_list_version,
-            reason="auto",
-            actor="auto-purchase",
-            now=now,
-        )
-        changes.decide(
-            state.partner_id,
-            events,
-            {
-                "causation_id": f"{state.partner_id}/{state.version}",
-                "correlation_id": purchase_id,
-                "actor": "auto-purchase",
-                "price_list_id": price.price_list_id,
-                "price_list_version": price.price_list_version,
-            },
-        )
+    changes.decide(
+        partner_id,
+        events,
+        {
+            "causation_id": f"{partner_id}/{state.version}",
+            "correlation_id": purchase_id,
+            "actor": "auto-purchase",
+            "price_list_id": price.price_list_id,
+            "price_list_version": price.price_list_version,
+        },
+    )
