@@ -27,7 +27,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# Run as a script, this folder would come first on the path, and bench/pricing.py would hide
+# the pricing package.
+sys.path[0] = str(REPO)
 
 from ledger.api.app import create_app
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS

@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
@@ -60,6 +61,21 @@ def _validator(message_type: str) -> Draft202012Validator:
     return Draft202012Validator(schema_text(message_type), format_checker=_format_checker)
 
 
+def _is_time(value: str) -> bool:
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def _fast_check(message_type: str) -> Any:
+    # Compiled to plain Python: about a hundred times faster than the interpreting validator,
+    # which is kept for the rare invalid message because it explains the fault better.
+    return fastjsonschema.compile(schema_text(message_type), formats={"date-time": _is_time})
+
+
 def known_types() -> list[str]:
     """Every message type that has a schema."""
     files = resources.files("shared") / "schemas"
@@ -71,6 +87,11 @@ def known_types() -> list[str]:
 
 
 def _check(message_type: str, document: object, prefix: str) -> None:
+    try:
+        _fast_check(message_type)(document)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass
     error = best_match(_validator(message_type).iter_errors(document))
     if error is not None:
         path = prefix + "".join(
@@ -82,7 +103,7 @@ def _check(message_type: str, document: object, prefix: str) -> None:
 def validate_data(message_type: str, data: object) -> None:
     """Check a payload against its type's schema."""
     try:
-        _validator(message_type)
+        _fast_check(message_type)
     except KeyError:
         raise InvalidMessage(f"unknown message type {message_type!r}", "$.type") from None
     _check(message_type, data, "$.data")

@@ -8,7 +8,6 @@ import pytest
 from ledger.domain import (
     CreditsAdjusted,
     CreditsGranted,
-    DuplicateMailing,
     InvalidCommand,
     UnknownCustomer,
     adjust_credits,
@@ -25,18 +24,11 @@ def test_a_sent_mailing_is_debited_even_below_zero() -> None:
     assert events == [debited("m-1", 250)]
     after = replay(events, state)
     assert (after.balance, after.available, after.version) == (-150, -150, 4)
-    assert set(after.debited_mailing_ids) == {"m-1"}
 
 
 def test_a_mailing_of_an_unknown_customer_is_refused() -> None:
     with pytest.raises(UnknownCustomer, match="stranger"):
         debit(given(), "m-1", 10, customer_id="stranger")
-
-
-def test_a_mailing_is_debited_only_once() -> None:
-    state = given(debited("m-1", 10))
-    with pytest.raises(DuplicateMailing, match="m-1"):
-        debit(state, "m-1", 10)
 
 
 def test_a_prepaid_debit_takes_no_charge_amount() -> None:

@@ -93,12 +93,8 @@ _RESERVATIONS = text(
 )
 
 _MAILINGS_SEEN = text(
-    """
-    SELECT partner_id, mailing_id FROM partner_history
-    WHERE mailing_id IS NOT NULL
-      AND (partner_id, mailing_id) IN (
-        SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:mailings AS text[])))
-    """
+    "SELECT partner_id, mailing_id FROM partner_history"
+    " WHERE mailing_id = ANY(CAST(:mailings AS text[])) AND mailing_id IS NOT NULL"
 )
 
 
@@ -161,11 +157,11 @@ class Projections:
         """Which (partner, mailing) pairs have a debit already."""
         if not pairs:
             return set()
+        wanted = set(pairs)
         result = await self._connection.execute(
-            _MAILINGS_SEEN,
-            {"partners": [p for p, _ in pairs], "mailings": [m for _, m in pairs]},
+            _MAILINGS_SEEN, {"mailings": list({m for _, m in pairs})}
         )
-        return {(row[0], row[1]) for row in result}
+        return {(row[0], row[1]) for row in result} & wanted
 
 
 def _reservations_touched(changes: Sequence[AccountChange]) -> set[tuple[str, str]]:

@@ -84,14 +84,6 @@ class CustomerAlreadyAttached(Conflict):
         self.name = name
 
 
-class DuplicateMailing(Conflict):
-    code = "duplicate_mailing"
-
-    def __init__(self, mailing_id: str) -> None:
-        super().__init__(f"mailing {mailing_id!r} has already been debited")
-        self.mailing_id = mailing_id
-
-
 class InsufficientCredits(Refused):
     code = "insufficient_credits"
 

@@ -20,16 +20,15 @@ Rules kept here, in one place:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar, assert_never
+from typing import Any, Literal, TypeVar, assert_never
 
 from . import policies
 from .errors import (
     AutoPurchaseNotAllowed,
     CorruptStream,
     CustomerAlreadyAttached,
-    DuplicateMailing,
     InsufficientCredits,
     InvalidCommand,
     LedgerError,
@@ -79,7 +78,7 @@ from .events import (
     ReservationReleased,
     SettledBy,
 )
-from .persistent import PersistentMap, PersistentSet
+from .persistent import PersistentMap
 from .policies import DEFAULT_MINIMUM_CHARGE_MINOR, PaymentResult, PaymentStatus
 
 ReservationStatus = Literal["active", "captured", "released", "expired"]
@@ -125,9 +124,11 @@ class PartnerAccount:
 
     Never change it in place; ``apply`` returns a new one. ``version`` is the number of events
     applied, which the event store uses for optimistic concurrency. Everything the account has
-    seen stays in ``reservations``, ``purchases``, ``charges`` and ``debited_mailing_ids`` (for
-    idempotency and late payment results); the ``*_in_flight`` / ``active_*`` tuples index the
-    few that are still open, oldest first, so that commands need not scan the history.
+    seen stays in ``reservations``, ``purchases`` and ``charges`` (for idempotency and late
+    payment results); which mailings were debited is not kept here (it would grow without
+    bound): the ledger's store refuses a second debit of one mailing. The ``*_in_flight`` /
+    ``active_*`` tuples index the few items still open, oldest first, so that commands need
+    not scan the history.
     """
 
     partner_id: str
@@ -159,7 +160,6 @@ class PartnerAccount:
     charges: PersistentMap[str, Charge] = field(default_factory=PersistentMap)
     charges_in_flight: tuple[str, ...] = ()
     payment_method: PaymentMethod | None = None
-    debited_mailing_ids: PersistentSet[str] = field(default_factory=PersistentSet)
     version: int = 0
 
     @property
@@ -229,6 +229,24 @@ def _positive(value: int, name: str) -> None:
 
 # --- follow-up rules -------------------------------------------------------------------------
 
+_ACCOUNT_FIELDS = tuple(f.name for f in fields(PartnerAccount))
+_ACCOUNT_FIELD_SET = frozenset(_ACCOUNT_FIELDS)
+
+
+def _evolve(state: PartnerAccount, **changes: Any) -> PartnerAccount:
+    """``dataclasses.replace`` for the account, without its per-call overhead.
+
+    Every event makes a new state, so this is the ledger's hottest line: it skips the generated
+    ``__init__`` (the fields are already checked) and copies the slots directly.
+    """
+    unknown = changes.keys() - _ACCOUNT_FIELD_SET
+    if unknown:
+        raise TypeError(f"PartnerAccount has no field {sorted(unknown)}")
+    new = object.__new__(PartnerAccount)
+    for name in _ACCOUNT_FIELDS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
+
 
 def _fold(state: PartnerAccount, events: Iterable[Event]) -> PartnerAccount:
     for event in events:
@@ -236,18 +254,23 @@ def _fold(state: PartnerAccount, events: Iterable[Event]) -> PartnerAccount:
     return state
 
 
-def _with_reminder(state: PartnerAccount, events: list[Event]) -> list[Event]:
-    """``events`` plus the reminder event their balance change calls for, if any."""
-    after = _fold(state, events)
+def _reminder_for(after: PartnerAccount) -> list[Event]:
+    """The reminder event a balance change to ``after`` calls for, if any. (It changes
+    nothing but the reminder's own state, so it can follow the events that caused it.)"""
     threshold = after.reminder_threshold
     transition = policies.reminder_transition(
         balance=after.balance, threshold=threshold, armed=after.reminder_armed
     )
     if threshold is None or transition is None:
-        return events
+        return []
     if transition == "fire":
-        return [*events, LowBalanceReached(balance=after.balance, threshold=threshold)]
-    return [*events, ReminderRearmed(balance=after.balance, threshold=threshold)]
+        return [LowBalanceReached(balance=after.balance, threshold=threshold)]
+    return [ReminderRearmed(balance=after.balance, threshold=threshold)]
+
+
+def _with_reminder(state: PartnerAccount, events: list[Event]) -> list[Event]:
+    """``events`` plus the reminder event their balance change calls for, if any."""
+    return [*events, *_reminder_for(_fold(state, events))]
 
 
 # --- partner, customers, settings ------------------------------------------------------------
@@ -439,8 +462,6 @@ def debit_mailing(
         _non_negative(charge_minor, "charge_minor")
     if customer_id not in account.customers:
         raise UnknownCustomer(customer_id)
-    if mailing_id in account.debited_mailing_ids:
-        raise DuplicateMailing(mailing_id)
 
     events = expire_reservations(account, now)
     holds = _fold(account, events).reservations
@@ -464,8 +485,8 @@ def debit_mailing(
             charge_minor=charge_minor,
         )
     )
-    events = _with_reminder(account, events)
     after = _fold(account, events)
+    events += _reminder_for(after)
     if charge_minor is not None and policies.charge_due(
         uncharged_minor=after.uncharged_minor, minimum_charge_minor=minimum_charge_minor
     ):
@@ -902,7 +923,7 @@ def _close_hold(
             f"{type(event).__name__} does not match reservation {reservation_id!r} "
             f"({hold.status}, {hold.credits} credits)"
         )
-    return replace(
+    return _evolve(
         state,
         reservations=state.reservations.set(reservation_id, replace(hold, status=status)),
         active_reservation_ids=_without(state.active_reservation_ids, reservation_id),
@@ -914,7 +935,7 @@ def _purchase_result(
     state: PartnerAccount, pid: str, status: PaymentStatus, event: Event
 ) -> tuple[PartnerAccount, Purchase]:
     purchase = replace(_existing(state.purchases, pid, "purchase", event), status=status)
-    state = replace(
+    state = _evolve(
         state,
         purchases=state.purchases.set(pid, purchase),
         purchases_in_flight=_without(state.purchases_in_flight, pid),
@@ -926,7 +947,7 @@ def _charge_result(
     state: PartnerAccount, cid: str, status: PaymentStatus, event: Event
 ) -> PartnerAccount:
     charge = replace(_existing(state.charges, cid, "charge", event), status=status)
-    return replace(
+    return _evolve(
         state,
         charges=state.charges.set(cid, charge),
         charges_in_flight=_without(state.charges_in_flight, cid),
@@ -939,10 +960,9 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
             raise CorruptStream(f"MailingDebited {e.mailing_id!r} used a hold without naming it")
         hold_credits = e.captured_credits + e.released_credits
         state = _close_hold(state, e.reservation_id, "captured", hold_credits, e)
-    state = replace(state, debited_mailing_ids=state.debited_mailing_ids.add(e.mailing_id))
     if e.charge_minor is None:
-        return replace(state, balance=state.balance - e.credits)
-    return replace(
+        return _evolve(state, balance=state.balance - e.credits)
+    return _evolve(
         state,
         uncharged_credits=state.uncharged_credits + e.credits,
         uncharged_minor=state.uncharged_minor + e.charge_minor,
@@ -951,7 +971,7 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
 
 
 def _apply_settings(state: PartnerAccount, e: BillingSettingsChanged) -> PartnerAccount:
-    state = replace(
+    state = _evolve(
         state,
         billing_mode=e.billing_mode,
         reminder_threshold=e.reminder_threshold,
@@ -967,7 +987,7 @@ def _apply_settings(state: PartnerAccount, e: BillingSettingsChanged) -> Partner
 
 
 def _auto_purchase_reset(state: PartnerAccount) -> PartnerAccount:
-    return replace(
+    return _evolve(
         state,
         auto_purchase_failures=0,
         auto_purchase_suspended=False,
@@ -980,7 +1000,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case PartnerRegistered():
             raise CorruptStream("PartnerRegistered must be the first event of a stream")
         case CustomerAttached(customer_id=cid, name=name):
-            return replace(state, customers=state.customers.set(cid, name))
+            return _evolve(state, customers=state.customers.set(cid, name))
         case BillingSettingsChanged():
             return _apply_settings(state, event)
         case MailingDebited():
@@ -989,7 +1009,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             hold = Reservation(
                 credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
             )
-            return replace(
+            return _evolve(
                 state,
                 reservations=state.reservations.set(rid, hold),
                 active_reservation_ids=(*state.active_reservation_ids, rid),
@@ -1000,14 +1020,14 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case ReservationExpired(reservation_id=rid, credits=credits):
             return _close_hold(state, rid, "expired", credits, event)
         case LowBalanceReached():
-            return replace(state, reminder_armed=False)
+            return _evolve(state, reminder_armed=False)
         case ReminderRearmed():
-            return replace(state, reminder_armed=True)
+            return _evolve(state, reminder_armed=True)
         case PurchaseRequested(purchase_id=pid):
             purchase = Purchase(
                 credits=event.credits, amount_minor=event.amount_minor, reason=event.reason
             )
-            return replace(
+            return _evolve(
                 state,
                 purchases=state.purchases.set(pid, purchase),
                 purchases_in_flight=(*state.purchases_in_flight, pid),
@@ -1015,7 +1035,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case PurchaseSucceeded(purchase_id=pid):
             state, purchase = _purchase_result(state, pid, "succeeded", event)
             # A payment that went through ends the streak of declines and its back-off.
-            return replace(
+            return _evolve(
                 state,
                 balance=state.balance + purchase.credits,
                 auto_purchase_failures=0,
@@ -1025,16 +1045,16 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             state, _ = _purchase_result(state, pid, "failed", event)
             if failures is None:
                 return state
-            return replace(
+            return _evolve(
                 state,
                 auto_purchase_failures=failures,
                 auto_purchase_retry_not_before=event.retry_not_before,
             )
         case PurchaseReturned(purchase_id=pid):
             state, purchase = _purchase_result(state, pid, "returned", event)
-            return replace(state, balance=state.balance - purchase.credits)
+            return _evolve(state, balance=state.balance - purchase.credits)
         case AutoPurchaseSuspended(failures=failures):
-            return replace(
+            return _evolve(
                 state,
                 auto_purchase_suspended=True,
                 auto_purchase_failures=failures,
@@ -1043,9 +1063,9 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case AutoPurchaseResumed():
             return _auto_purchase_reset(state)
         case CreditsGranted(credits=credits):
-            return replace(state, balance=state.balance + credits)
+            return _evolve(state, balance=state.balance + credits)
         case CreditsAdjusted(delta=delta):
-            return replace(state, balance=state.balance + delta)
+            return _evolve(state, balance=state.balance + delta)
         case ChargeRequested(charge_id=cid):
             charge = Charge(
                 credits=event.credits,
@@ -1053,7 +1073,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
                 mailing_ids=event.mailing_ids,
             )
             # A charge takes everything that was waiting.
-            return replace(
+            return _evolve(
                 state,
                 charges=state.charges.set(cid, charge),
                 charges_in_flight=(*state.charges_in_flight, cid),
@@ -1068,13 +1088,13 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case ChargeReturned(charge_id=cid):
             return _charge_result(state, cid, "returned", event)
         case DebtRecorded():
-            return replace(
+            return _evolve(
                 state,
                 debt_credits=state.debt_credits + event.credits,
                 debt_minor=state.debt_minor + event.amount_minor,
             )
         case DebtSettled():
-            return replace(
+            return _evolve(
                 state,
                 debt_credits=state.debt_credits - event.credits,
                 debt_minor=state.debt_minor - event.amount_minor,
@@ -1101,7 +1121,7 @@ def apply(state: PartnerAccount | None, event: Event) -> PartnerAccount:
             mailing_price_list_id=event.mailing_price_list_id,
             version=1,
         )
-    return replace(_apply(state, event), version=state.version + 1)
+    return _evolve(_apply(state, event), version=state.version + 1)
 
 
 def replay(events: Iterable[Event], state: PartnerAccount | None = None) -> PartnerAccount:

@@ -106,7 +106,7 @@ def upgrade() -> None:
         );
         -- A mailing is debited once, even when the platform sends it twice under two event ids.
         CREATE UNIQUE INDEX partner_history_mailing
-            ON partner_history (partner_id, mailing_id) WHERE mailing_id IS NOT NULL;
+            ON partner_history (mailing_id, partner_id) WHERE mailing_id IS NOT NULL;
 
         CREATE TABLE reservations (
             partner_id      text NOT NULL,
