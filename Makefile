@@ -38,6 +38,7 @@ status: ## Is the local stack running?
 migrate: up ## Apply the database migrations of both services
 	$(PY) -m pricing migrate
 	$(PY) -m ledger migrate
+	$(PY) -m payments migrate
 
 .PHONY: lint
 lint: venv ## ruff (lint and format), mypy --strict, import-linter
@@ -66,6 +67,10 @@ serve-pricing: migrate ## The pricing service alone on 127.0.0.1:8001 (PRICING_P
 .PHONY: serve-ledger
 serve-ledger: migrate ## The ledger HTTP API alone on 127.0.0.1:8002 (LEDGER_PORT)
 	$(PY) -m ledger serve
+
+.PHONY: serve-payments
+serve-payments: migrate ## Stripe webhooks of the payment worker on 127.0.0.1:8003 (PAYMENTS_PORT)
+	$(PY) -m payments serve
 
 .PHONY: run
 run: migrate ## The whole system in the foreground; Ctrl-C stops it all

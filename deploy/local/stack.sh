@@ -13,7 +13,7 @@
 #   MAILBILL_KAFKA_PORT             default 9092 (Kafka client listener on 127.0.0.1)
 #   MAILBILL_KAFKA_CONTROLLER_PORT  default MAILBILL_KAFKA_PORT + 1 (KRaft controller listener)
 #
-# What it provides: role mailbill / password mailbill (CREATEDB), databases pricing and ledger
+# What it provides: role mailbill / password mailbill (CREATEDB), databases pricing, ledger, payments
 # owned by it; Kafka at 127.0.0.1:9092 with auto topic creation off.
 set -euo pipefail
 

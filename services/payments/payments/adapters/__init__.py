@@ -1,0 +1,1 @@
+"""PostgreSQL and Kafka: where the worker keeps its state and how messages come and go."""

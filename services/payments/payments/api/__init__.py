@@ -1,0 +1,1 @@
+"""The payments HTTP server: Stripe webhooks, health and metrics."""

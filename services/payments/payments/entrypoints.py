@@ -1,0 +1,90 @@
+"""The long-running processes: the payment worker and the notifier."""
+
+import asyncio
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from payments.adapters.kafka import create_producer
+from payments.bootstrap import bootstrap
+from payments.consumer import run_consumer
+from payments.gateways import Gateway
+from payments.notifier.service import Mailer, NotificationRecorder
+from payments.relay import run_relay
+from payments.settings import PaymentsSettings
+from shared.database import create_engine
+from shared.topics import NOTIFICATIONS, PAYMENT_REQUESTS
+
+
+async def run_worker(
+    settings: PaymentsSettings, stop: asyncio.Event, gateways: Mapping[str, Gateway] | None = None
+) -> None:
+    """Consume payment requests, drive them through the gateways, relay the results."""
+    container = bootstrap(settings, gateways)
+    producer = create_producer(settings.kafka_bootstrap_servers)
+    await producer.start()
+    wake = asyncio.Event()
+    try:
+        await asyncio.gather(
+            run_consumer(
+                engine=container.engine,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group=settings.consumer_group,
+                topic=PAYMENT_REQUESTS.name,
+                topic_prefix=settings.topic_prefix,
+                handle=container.recorder(),
+                stop=stop,
+                after_batch=wake.set,
+                batch_size=settings.consumer_batch_size,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+            ),
+            container.driver().run(stop, wake, settings.driver_poll_seconds),
+            run_relay(
+                container.engine,
+                producer,
+                batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds,
+                topic_prefix=settings.topic_prefix,
+                stop=stop,
+            ),
+        )
+    finally:
+        await producer.stop()
+        await container.close()
+
+
+def mailer(settings: PaymentsSettings, engine: AsyncEngine) -> Mailer:
+    return Mailer(
+        engine,
+        sender=settings.notify_from,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        start_tls=settings.smtp_start_tls,
+        timeout_seconds=settings.smtp_timeout_seconds,
+    )
+
+
+async def run_notifier(settings: PaymentsSettings, stop: asyncio.Event) -> None:
+    """Consume the ledger's notifications and send the reminder e-mails."""
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    wake = asyncio.Event()
+    try:
+        await asyncio.gather(
+            run_consumer(
+                engine=engine,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                group=settings.notifier_group,
+                topic=NOTIFICATIONS.name,
+                topic_prefix=settings.topic_prefix,
+                handle=NotificationRecorder(settings.notify_to, settings.notify_brand),
+                stop=stop,
+                after_batch=wake.set,
+                batch_size=settings.consumer_batch_size,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+            ),
+            mailer(settings, engine).run(stop, wake, settings.driver_poll_seconds),
+        )
+    finally:
+        await engine.dispose()

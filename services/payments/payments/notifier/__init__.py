@@ -1,0 +1,1 @@
+"""Reminder e-mails to partners for the ledger's notifications."""
