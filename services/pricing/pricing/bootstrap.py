@@ -1,23 +1,34 @@
 """The composition root: settings in, wired adapters out."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pricing.adapters.postgres import PostgresPriceLists
+from pricing.service import PricingService, VersionCache
 from pricing.settings import PricingSettings
 from shared.database import create_engine, sessionmaker_for
 
 
 @dataclass
 class PricingContainer:
+    """What lives as long as the process: the engine and the cache of parsed versions."""
+
     settings: PricingSettings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    versions: VersionCache = field(default_factory=VersionCache)
+
+    def service(self, session: AsyncSession) -> PricingService:
+        """The use cases on one request's session."""
+        return PricingService(PostgresPriceLists(session), self.versions)
 
     async def close(self) -> None:
+        """Close the database connections."""
         await self.engine.dispose()
 
 
 def bootstrap(settings: PricingSettings) -> PricingContainer:
+    """Build the container from settings (the engine connects lazily)."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     return PricingContainer(settings, engine, sessionmaker_for(engine))

@@ -17,7 +17,6 @@ from pricing.domain import (
     PriceModel,
     Tier,
     evaluate,
-    evaluate_batch,
     evaluation_to_json,
     parse_price_model,
     price_model_to_json,
@@ -303,14 +302,6 @@ def test_an_unknown_currency_is_refused_when_evaluating() -> None:
     with pytest.raises(InvalidInput) as caught:
         evaluate(FLAT, D(1), "XYZ")
     assert caught.value.path == "$.currency"
-
-
-def test_a_batch_prices_many_items_and_names_the_bad_one() -> None:
-    results = evaluate_batch([(FLAT, D(121)), (GRADUATED, D(21)), (FREE, D(3))], "EUR")
-    assert [result.exact_amount for result in results] == [D("1.5125"), D("22.25"), D(0)]
-    with pytest.raises(InvalidInput) as caught:
-        evaluate_batch([(FLAT, D(1)), (FLAT, D(-1))], "EUR")
-    assert caught.value.path == "$[1].quantity"
 
 
 def test_the_evaluation_json_has_the_documented_shape() -> None:

@@ -40,7 +40,6 @@ from .price_models import (
     Tier,
     VolumePrice,
     evaluate,
-    evaluate_batch,
     parse_price_model,
     price_model_to_json,
 )
@@ -96,7 +95,6 @@ __all__ = [
     "component_to_json",
     "decimal_to_json",
     "evaluate",
-    "evaluate_batch",
     "evaluate_component",
     "evaluation_to_json",
     "item",

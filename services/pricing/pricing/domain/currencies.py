@@ -100,6 +100,7 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     rounded to the currency (that would be a bug, never a client's fault).
     """
     minor = amount.scaleb(MINOR_UNITS[currency], ROUNDING)
-    if minor != minor.to_integral_value():
+    whole = int(minor)
+    if minor != whole:
         raise ValueError(f"{amount} is not rounded to the minor unit of {currency}")
-    return int(minor)
+    return whole

@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     execute_script(
-        "ALTER TABLE price_list_versions ALTER COLUMN definition TYPE jsonb USING definition::jsonb;"
+        "ALTER TABLE price_list_versions"
+        " ALTER COLUMN definition TYPE jsonb USING definition::jsonb;"
     )
