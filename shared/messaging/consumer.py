@@ -1,67 +1,62 @@
-"""The consumer process: read a topic in batches and let each message take effect exactly once.
+"""The batch consumer: read a topic and let each message take effect exactly once.
 
 Per batch, in ONE database transaction: lock the partitions' stored offsets (a consumer that
 lost the partition in a rebalance and one that gained it cannot both apply the same messages),
-drop what is below them, let the handler append events, projections and outbox rows, record
-the message ids in the inbox and the dead letters, and move the stored offsets. Kafka's own
-offsets are committed afterwards, as a hint: the database is the truth, and on assignment the
-consumer seeks to it. Trouble with the database or the pricing service is waited out and the
-same batch tried again: nothing is ever skipped.
+drop what is below them, let the handler make the batch take effect (and record message ids in
+the inbox), keep the dead letters (and queue them for the dead-letter topic), and move the
+stored offsets. Kafka's own offsets are committed afterwards, as a hint: the database is the
+truth, and on assignment the consumer seeks to it. Trouble with the database or a service the
+handler needs is waited out and the same batch tried again: nothing is ever skipped.
 """
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import Counter
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.adapters.event_store import ConcurrencyConflict
-from ledger.adapters.inbox import DeadLetter
-from ledger.adapters.outbox import OutgoingMessage
-from ledger.adapters.pricing_client import PricingUnavailable
-from ledger.adapters.unit_of_work import UnitOfWork, unit_of_work
-from ledger.changes import AccountCache
+from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.kafka import create_consumer
+from shared.messaging.outbox import Outbox, OutgoingMessage
 from shared.topics import DLQ_REASON_HEADER, DLQ_SOURCE_HEADER
 
 log = structlog.get_logger(__name__)
 
-CONSUMED = Counter("ledger_messages_consumed_total", "Messages read", ["topic", "outcome"])
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-    def dead_letter(self, reason: str) -> DeadLetter:
-        """This record, kept as it came, with why it cannot take effect."""
-        return DeadLetter(self.topic, self.partition, self.offset, self.key, self.value, reason)
+CONSUMED = Counter("messages_consumed_total", "Messages read", ["topic", "outcome"])
 
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     applied: int
-    duplicates: int
-    dead_letters: list[DeadLetter]
+    duplicates: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 class BatchHandler(Protocol):
     """Makes a batch of one topic's messages take effect inside the given transaction."""
 
-    topic: str
-    dead_letter_topic: str
-
-    async def handle(
-        self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
+    async def __call__(
+        self, connection: AsyncConnection, inbox: Inbox, records: Sequence[IncomingRecord]
     ) -> BatchResult: ...
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one consumer reads and what it does with it."""
+
+    topic: str  # without the deployment's prefix
+    group: str
+    handler: BatchHandler
+    dead_letter_topic: str | None = None  # dead letters also stay in the `dead_letters` table
+    # Besides database trouble, the exceptions that mean "try the same batch again later".
+    retry_on: tuple[type[BaseException], ...] = ()
+    # Called before a retry, e.g. to forget cached state the failed attempt may have read.
+    on_retry: Callable[[Sequence[IncomingRecord]], None] = lambda records: None
 
 
 def dead_letter_message(letter: DeadLetter, dead_letter_topic: str) -> OutgoingMessage:
@@ -79,53 +74,41 @@ def dead_letter_message(letter: DeadLetter, dead_letter_topic: str) -> OutgoingM
 
 
 async def apply_batch(
-    engine: AsyncEngine,
-    handler: BatchHandler,
-    records: Sequence[IncomingRecord],
-    cache: AccountCache,
-    consumer_group: str,
+    engine: AsyncEngine, subscription: Subscription, records: Sequence[IncomingRecord]
 ) -> BatchResult | None:
     """One transaction for the batch; None when every record was below the stored offsets."""
-    async with unit_of_work(engine, consumer_group) as uow:
-        stored = await uow.inbox.lock_offsets(handler.topic, {r.partition for r in records})
+    async with engine.begin() as connection:
+        inbox = Inbox(connection, subscription.group)
+        stored = await inbox.lock_offsets(subscription.topic, {r.partition for r in records})
         fresh = [r for r in records if r.offset >= stored.get(r.partition, 0)]
         if not fresh:
             return None
-        result = await handler.handle(uow, fresh, cache)
-        new_letters = await uow.inbox.record_dead_letters(result.dead_letters)
-        await uow.outbox.write(
-            [dead_letter_message(d, handler.dead_letter_topic) for d in new_letters]
-        )
+        result = await subscription.handler(connection, inbox, fresh)
+        new_letters = await inbox.record_dead_letters(result.dead_letters)
+        if subscription.dead_letter_topic is not None:
+            topic = subscription.dead_letter_topic
+            await Outbox(connection).write([dead_letter_message(d, topic) for d in new_letters])
         next_offsets: dict[int, int] = {}
         for r in fresh:
             next_offsets[r.partition] = max(next_offsets.get(r.partition, 0), r.offset + 1)
-        await uow.inbox.save_offsets(handler.topic, next_offsets)
+        await inbox.save_offsets(subscription.topic, next_offsets)
     return result
 
 
 async def apply_batch_until_done(
-    engine: AsyncEngine,
-    handler: BatchHandler,
-    records: Sequence[IncomingRecord],
-    cache: AccountCache,
-    consumer_group: str,
+    engine: AsyncEngine, subscription: Subscription, records: Sequence[IncomingRecord]
 ) -> BatchResult | None:
-    """Retry the same batch until it is recorded; a conflict is retried at once."""
+    """Retry the same batch until it is recorded."""
+    retryable: tuple[type[BaseException], ...] = (DBAPIError, OSError, *subscription.retry_on)
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await apply_batch(engine, handler, records, cache, consumer_group)
-        except ConcurrencyConflict:
-            # Another writer (the HTTP API, another consumer) got there first: reload.
-            cache.discard({r.key.decode() for r in records if r.key})
-            log.info("concurrent append; retrying batch", attempt=attempt)
-        except (PricingUnavailable, OperationalError, DBAPIError, OSError) as exc:
-            cache.discard({r.key.decode() for r in records if r.key})
-            delay = min(10.0, 0.2 * 2 ** min(attempt, 6))
-            log.warning(
-                "batch not recorded; retrying", attempt=attempt, delay=delay, error=str(exc)
-            )
+            return await apply_batch(engine, subscription, records)
+        except retryable as exc:
+            subscription.on_retry(records)
+            delay = min(10.0, 0.05 * 2 ** min(attempt, 8))
+            log.warning("batch not recorded; retrying", attempt=attempt, delay=delay, error=exc)
             await asyncio.sleep(delay)
 
 
@@ -135,7 +118,7 @@ async def fetch_batch(
     """Up to `batch_size` records: whatever is there, plus what arrives within the linger time.
 
     A fetch returns as soon as one partition has data; waiting a moment for more makes one
-    transaction (and one pricing call) cover hundreds of mailings instead of a handful.
+    transaction cover hundreds of messages instead of a handful.
     """
     fetched: dict[TopicPartition, list[Any]] = await consumer.getmany(
         timeout_ms=200, max_records=batch_size
@@ -150,36 +133,58 @@ async def fetch_batch(
     return fetched
 
 
-async def consume(
-    consumer: AIOKafkaConsumer,
+async def run_consumer(
     engine: AsyncEngine,
-    handler: BatchHandler,
+    subscription: Subscription,
     *,
-    consumer_group: str,
+    bootstrap_servers: str,
+    topic_prefix: str,
     batch_size: int,
     stop: asyncio.Event,
+    session_timeout_ms: int = 10_000,
     linger_seconds: float = 0.05,
+    after_batch: Callable[[], None] | None = None,
 ) -> None:
-    """Read, apply, commit, until `stop` is set."""
-    cache = AccountCache()
-    while not stop.is_set():
-        fetched = await fetch_batch(consumer, batch_size, linger_seconds)
-        records = [
-            IncomingRecord(tp.topic, tp.partition, m.offset, m.key, m.value)
-            for tp, messages in fetched.items()
-            for m in messages
-        ]
-        if not records:
-            continue
-        result = await apply_batch_until_done(engine, handler, records, cache, consumer_group)
-        if result is not None:
-            CONSUMED.labels(handler.topic, "applied").inc(result.applied)
-            CONSUMED.labels(handler.topic, "duplicate").inc(result.duplicates)
-            CONSUMED.labels(handler.topic, "dead_letter").inc(len(result.dead_letters))
-        await consumer.commit(
-            {
-                TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+    """Consume `topic_prefix + subscription.topic` until `stop` is set."""
+
+    async def stored_offsets(_: str) -> dict[int, int]:
+        # Offsets are stored under the topic's name without the deployment prefix.
+        async with engine.connect() as connection:
+            return await Inbox(connection, subscription.group).next_offsets(subscription.topic)
+
+    consumer = create_consumer(
+        bootstrap_servers,
+        subscription.group,
+        [topic_prefix + subscription.topic],
+        stored_offsets,
+        max_batch=batch_size,
+        session_timeout_ms=session_timeout_ms,
+    )
+    await consumer.start()
+    log.info("consuming", topic=topic_prefix + subscription.topic, group=subscription.group)
+    try:
+        while not stop.is_set():
+            fetched = await fetch_batch(consumer, batch_size, linger_seconds)
+            records = [
+                IncomingRecord(subscription.topic, tp.partition, m.offset, m.key, m.value)
                 for tp, messages in fetched.items()
-                if messages
-            }
-        )
+                for m in messages
+            ]
+            if not records:
+                continue
+            result = await apply_batch_until_done(engine, subscription, records)
+            if result is not None:
+                CONSUMED.labels(subscription.topic, "applied").inc(result.applied)
+                CONSUMED.labels(subscription.topic, "duplicate").inc(result.duplicates)
+                CONSUMED.labels(subscription.topic, "dead_letter").inc(len(result.dead_letters))
+            await consumer.commit(
+                {
+                    TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+                    for tp, messages in fetched.items()
+                    if messages
+                }
+            )
+            if after_batch is not None:
+                after_batch()
+    finally:
+        await consumer.stop()

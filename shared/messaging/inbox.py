@@ -64,12 +64,29 @@ _DEAD_LETTER = text(
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A message that cannot take effect, kept byte for byte with the reason."""
+
     topic: str
     partition: int
     offset: int
     key: bytes | None
     message: bytes | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRecord:
+    """One message as read from Kafka (`topic` without the deployment's prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    def dead_letter(self, reason: str) -> DeadLetter:
+        """This record, kept as it came, with why it cannot take effect."""
+        return DeadLetter(self.topic, self.partition, self.offset, self.key, self.value, reason)
 
 
 class Inbox:

@@ -51,6 +51,7 @@ def create_consumer(
     stored_offsets: StoredOffsets,
     *,
     max_batch: int,
+    session_timeout_ms: int = 10_000,
 ) -> AIOKafkaConsumer:
     """A consumer that never commits by itself; the caller commits after its database commit."""
     consumer = AIOKafkaConsumer(
@@ -61,6 +62,8 @@ def create_consumer(
         isolation_level="read_committed",
         max_poll_records=max_batch,
         fetch_max_bytes=16 * 1024 * 1024,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
     )
     consumer.subscribe(topics, listener=SeekToStoredOffsets(consumer, stored_offsets))
     return consumer

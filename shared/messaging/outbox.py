@@ -1,4 +1,5 @@
-"""The transactional outbox: messages written with the events, published later by the relay."""
+"""The transactional outbox: messages written in the transaction of the change that caused
+them, published afterwards by the relay (`shared.messaging.relay`)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,6 +7,10 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.codec import encode
+from shared.envelope import CloudEvent
+from shared.topics import topic_for_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +20,16 @@ class OutgoingMessage:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def outgoing(event: CloudEvent, partner_id: str) -> OutgoingMessage:
+    """An event for its topic, validated against its schema and keyed by partner id."""
+    return OutgoingMessage(
+        partner_id=partner_id,
+        topic=topic_for_type(event.type).name,
+        key=partner_id.encode(),
+        value=encode(event),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The outbox relay process: publish what the ledger wrote to its outbox, in order, at least once.
+"""The outbox relay: publish what a service wrote to its outbox, in order, at least once.
 
 Several relays may run: each claims rows with `FOR UPDATE SKIP LOCKED` and a per-partner advisory
 lock, publishes them with an idempotent producer, waits for the broker's acks, and only then marks
@@ -6,18 +6,18 @@ them published. A crash in between publishes them again: consumers deduplicate b
 """
 
 import asyncio
-import contextlib
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.adapters.outbox import Outbox
+from shared.messaging.outbox import Outbox
+from shared.messaging.runtime import sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
-PUBLISHED = Counter("ledger_outbox_published_total", "Outbox messages published", ["topic"])
+PUBLISHED = Counter("outbox_published_total", "Outbox messages published", ["topic"])
 
 
 async def relay_once(
@@ -69,8 +69,3 @@ async def run_relay(
             continue
         if published < batch_size:
             await sleep_or_stop(stop, poll_seconds)
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

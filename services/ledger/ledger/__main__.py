@@ -1,9 +1,5 @@
 """`python -m ledger serve|consume|relay|migrate`: the ledger's processes."""
 
-import asyncio
-import signal
-from collections.abc import Awaitable, Callable
-
 import typer
 import uvicorn
 
@@ -11,6 +7,7 @@ from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
 from shared import migrations
 from shared.logging import configure_logging
+from shared.messaging.runtime import run_until_signal
 
 cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
 
@@ -19,19 +16,6 @@ def _settings() -> LedgerSettings:
     settings = LedgerSettings()
     configure_logging(settings.log_level, settings.log_json)
     return settings
-
-
-def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so the loop finishes its batch and exits."""
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(runner())
 
 
 @cli.command()
@@ -55,7 +39,7 @@ def consume() -> None:
     settings = _settings()
     from ledger.entrypoints import run_consumers
 
-    _run_until_signal(lambda stop: run_consumers(settings, stop))
+    run_until_signal(lambda stop: run_consumers(settings, stop))
 
 
 @cli.command()
@@ -64,7 +48,7 @@ def relay() -> None:
     settings = _settings()
     from ledger.entrypoints import run_relay_and_expiry
 
-    _run_until_signal(lambda stop: run_relay_and_expiry(settings, stop))
+    run_until_signal(lambda stop: run_relay_and_expiry(settings, stop))
 
 
 @cli.command()

@@ -6,12 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger.adapters.event_store import StoredEvent
-from ledger.adapters.outbox import OutgoingMessage
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.adapters.event_store import ConcurrencyConflict, StoredEvent
+from ledger.adapters.pricing_client import PricingUnavailable
 from ledger.adapters.projections import AccountChange
 from ledger.adapters.unit_of_work import UnitOfWork
 from ledger.domain import Event, PartnerAccount, apply, event_from_dict, event_to_dict
 from ledger.messages import outgoing_messages
+from shared.messaging.consumer import BatchResult, Subscription
+from shared.messaging.inbox import Inbox, IncomingRecord
+from shared.messaging.outbox import OutgoingMessage
 
 
 class AccountCache:
@@ -127,3 +132,38 @@ class ChangeSet:
         await uow.events.append(self.stored_events())
         await uow.projections.record(self.account_changes())
         await uow.outbox.write(self.outgoing())
+
+
+class AccountBatchHandler:
+    """Base of the ledger's consumers: each batch runs on the consumer's transaction, with the
+    account states cached between batches (and forgotten when a batch has to be retried)."""
+
+    topic: str
+    dead_letter_topic: str
+
+    def __init__(self) -> None:
+        self.cache = AccountCache()
+
+    async def handle(
+        self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
+    ) -> BatchResult:
+        raise NotImplementedError
+
+    async def __call__(
+        self, connection: AsyncConnection, inbox: Inbox, records: Sequence[IncomingRecord]
+    ) -> BatchResult:
+        return await self.handle(UnitOfWork.on(connection, inbox), records, self.cache)
+
+    def subscription(self, group: str) -> Subscription:
+        def forget(records: Sequence[IncomingRecord]) -> None:
+            self.cache.discard({r.key.decode() for r in records if r.key})
+
+        return Subscription(
+            topic=self.topic,
+            group=group,
+            handler=self,
+            dead_letter_topic=self.dead_letter_topic,
+            # Another writer appended first, or pricing is down: reload and try again.
+            retry_on=(ConcurrencyConflict, PricingUnavailable),
+            on_retry=forget,
+        )

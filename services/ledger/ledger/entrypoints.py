@@ -8,14 +8,14 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.adapters.inbox import Inbox
-from ledger.adapters.kafka import create_consumer, create_producer
 from ledger.bootstrap import bootstrap
-from ledger.consumer import BatchHandler, consume
 from ledger.domain import PartnerAccount, expire_reservations
-from ledger.relay import run_relay, sleep_or_stop
 from ledger.service import Command, run_command
 from ledger.settings import LedgerSettings
+from shared.messaging.consumer import run_consumer
+from shared.messaging.kafka import create_producer
+from shared.messaging.relay import run_relay
+from shared.messaging.runtime import sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -25,44 +25,23 @@ def group_for(settings: LedgerSettings, topic: str) -> str:
     return f"{settings.consumer_group}.{topic}"
 
 
-async def run_consumer(
-    settings: LedgerSettings, engine: AsyncEngine, handler: BatchHandler, stop: asyncio.Event
-) -> None:
-    group = group_for(settings, handler.topic)
-
-    async def stored_offsets(_: str) -> dict[int, int]:
-        # Offsets are stored under the topic's name without the deployment prefix.
-        async with engine.connect() as connection:
-            return await Inbox(connection, group).next_offsets(handler.topic)
-
-    consumer = create_consumer(
-        settings.kafka_bootstrap_servers,
-        group,
-        [settings.topic_prefix + handler.topic],
-        stored_offsets,
-        max_batch=settings.consumer_batch_size,
-    )
-    await consumer.start()
-    log.info("consuming", topic=handler.topic, group=group)
-    try:
-        await consume(
-            consumer,
-            engine,
-            handler,
-            consumer_group=group,
-            batch_size=settings.consumer_batch_size,
-            stop=stop,
-        )
-    finally:
-        await consumer.stop()
-
-
 async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
+    """Consume mailing.sent and payments.results until `stop` is set."""
     container = bootstrap(settings)
+    handlers = [container.mailing_sent_handler(), container.payment_result_handler()]
     try:
         await asyncio.gather(
-            run_consumer(settings, container.engine, container.mailing_sent_handler(), stop),
-            run_consumer(settings, container.engine, container.payment_result_handler(), stop),
+            *[
+                run_consumer(
+                    container.engine,
+                    handler.subscription(group_for(settings, handler.topic)),
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    topic_prefix=settings.topic_prefix,
+                    batch_size=settings.consumer_batch_size,
+                    stop=stop,
+                )
+                for handler in handlers
+            ]
         )
     finally:
         await container.close()

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.adapters.inbox import DeadLetter
 from ledger.adapters.pricing_client import PricedItem, PricingClient, QuoteItem, RejectedItem
 from ledger.adapters.unit_of_work import UnitOfWork
-from ledger.changes import AccountCache, ChangeSet, load_accounts
-from ledger.consumer import BatchResult, IncomingRecord
+from ledger.changes import AccountBatchHandler, AccountCache, ChangeSet, load_accounts
 from ledger.domain import (
     Event,
     LedgerError,
@@ -25,6 +23,8 @@ from ledger.domain import (
     request_purchase,
 )
 from shared.codec import InvalidMessage, decode, parse_time
+from shared.messaging.consumer import BatchResult
+from shared.messaging.inbox import DeadLetter, IncomingRecord
 from shared.topics import MAILING_SENT, MAILING_SENT_DLQ
 
 # Component names the ledger prices: recipients of a mailing -> credits; credits -> money.
@@ -48,11 +48,12 @@ def _minor(item: PricedItem) -> int:
     return int(item.quote["amount_minor"])
 
 
-class MailingSentHandler:
+class MailingSentHandler(AccountBatchHandler):
     topic = MAILING_SENT.name
     dead_letter_topic = MAILING_SENT_DLQ.name
 
     def __init__(self, pricing: PricingClient, minimum_charge_minor: int) -> None:
+        super().__init__()
         self._pricing = pricing
         self._minimum_charge_minor = minimum_charge_minor
 

@@ -7,7 +7,6 @@ Domain events are the ledger's history and never change; the wire contracts (JSO
 from datetime import datetime
 from typing import Any
 
-from ledger.adapters.outbox import OutgoingMessage
 from ledger.domain import (
     AutoPurchaseSuspended,
     ChargeRequested,
@@ -18,9 +17,8 @@ from ledger.domain import (
     PurchaseRequested,
     ReservationExpired,
 )
-from shared.codec import encode
 from shared.envelope import CloudEvent
-from shared.topics import topic_for_type
+from shared.messaging.outbox import OutgoingMessage, outgoing
 
 SOURCE = "/ledger"
 
@@ -105,11 +103,4 @@ def outgoing_messages(
         id=f"{account.partner_id}/{version}",
         time=occurred_at,
     )
-    return [
-        OutgoingMessage(
-            partner_id=account.partner_id,
-            topic=topic_for_type(message_type).name,
-            key=account.partner_id.encode(),
-            value=encode(message),
-        )
-    ]
+    return [outgoing(message, account.partner_id)]

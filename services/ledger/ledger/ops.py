@@ -19,13 +19,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.bootstrap import bootstrap
-from ledger.changes import AccountCache
-from ledger.consumer import BatchHandler, IncomingRecord, apply_batch_until_done
+from ledger.changes import AccountBatchHandler
 from ledger.rebuild import compare, rebuild
 from ledger.service import read_account
 from ledger.settings import LedgerSettings
 from shared.codec import parse_time
 from shared.kafka_admin import partitions_of
+from shared.messaging.consumer import apply_batch_until_done
+from shared.messaging.inbox import IncomingRecord
 
 ops = typer.Typer(help="Audit and repair tools for ops.", no_args_is_help=True)
 audit = typer.Typer(help="Export and verify the event history.", no_args_is_help=True)
@@ -192,7 +193,10 @@ def audit_verify() -> None:
 
 
 async def reingest_topic(
-    settings: LedgerSettings, handler: BatchHandler, since: datetime, batch_size: int = 1000
+    settings: LedgerSettings,
+    handler: AccountBatchHandler,
+    since: datetime,
+    batch_size: int = 1000,
 ) -> int:
     """Read a topic again from a time on and let every message through the normal path:
     what was recorded already changes nothing, what is missing is recorded."""
@@ -220,9 +224,10 @@ async def reingest_topic(
                 continue
             consumer.seek(tp, found.offset)
             todo[tp] = ends[tp]
-        cache = AccountCache()
         # A group of its own: the stored offsets of the live consumers are not moved.
-        group = f"reingest-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+        subscription = handler.subscription(
+            f"reingest-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
+        )
         while todo:
             fetched = await consumer.getmany(*todo, timeout_ms=1000, max_records=batch_size)
             records = []
@@ -230,12 +235,12 @@ async def reingest_topic(
                 for m in messages:
                     if m.offset < todo[tp]:
                         records.append(
-                            IncomingRecord(topic, tp.partition, m.offset, m.key, m.value)
+                            IncomingRecord(handler.topic, tp.partition, m.offset, m.key, m.value)
                         )
                 if messages and messages[-1].offset + 1 >= todo[tp]:
                     del todo[tp]
             if records:
-                await apply_batch_until_done(container.engine, handler, records, cache, group)
+                await apply_batch_until_done(container.engine, subscription, records)
                 seen += len(records)
     finally:
         await consumer.stop()

@@ -4,10 +4,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.adapters.inbox import DeadLetter
 from ledger.adapters.unit_of_work import UnitOfWork
-from ledger.changes import AccountCache, ChangeSet, load_accounts
-from ledger.consumer import BatchResult, IncomingRecord
+from ledger.changes import AccountBatchHandler, AccountCache, ChangeSet, load_accounts
 from ledger.domain import (
     Event,
     LedgerError,
@@ -21,6 +19,8 @@ from ledger.domain import (
 )
 from shared.codec import InvalidMessage, decode
 from shared.envelope import CloudEvent
+from shared.messaging.consumer import BatchResult
+from shared.messaging.inbox import DeadLetter, IncomingRecord
 from shared.topics import PAYMENT_RESULTS, PAYMENT_RESULTS_DLQ
 
 
@@ -52,7 +52,7 @@ def decide_payment_result(
     return record_charge_returned(state, charge_id=request_id, reason=reason, code=code)
 
 
-class PaymentResultHandler:
+class PaymentResultHandler(AccountBatchHandler):
     topic = PAYMENT_RESULTS.name
     dead_letter_topic = PAYMENT_RESULTS_DLQ.name
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters.event_store import EventStore
-from ledger.adapters.inbox import Inbox
-from ledger.adapters.outbox import Outbox
 from ledger.adapters.projections import Projections
+from shared.messaging.inbox import Inbox
+from shared.messaging.outbox import Outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,17 @@ class UnitOfWork:
     outbox: Outbox
     projections: Projections
 
+    @staticmethod
+    def on(connection: AsyncConnection, inbox: Inbox) -> "UnitOfWork":
+        """The stores over a transaction someone else opened (the batch consumer)."""
+        return UnitOfWork(
+            connection=connection,
+            events=EventStore(connection),
+            inbox=inbox,
+            outbox=Outbox(connection),
+            projections=Projections(connection),
+        )
+
 
 @asynccontextmanager
 async def unit_of_work(
@@ -27,10 +38,4 @@ async def unit_of_work(
 ) -> AsyncIterator[UnitOfWork]:
     """Commits when the block ends normally, rolls everything back when it raises."""
     async with engine.begin() as connection:
-        yield UnitOfWork(
-            connection=connection,
-            events=EventStore(connection),
-            inbox=Inbox(connection, consumer_group),
-            outbox=Outbox(connection),
-            projections=Projections(connection),
-        )
+        yield UnitOfWork.on(connection, Inbox(connection, consumer_group))
