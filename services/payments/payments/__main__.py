@@ -1,9 +1,7 @@
 """`python -m payments serve|work|notify|migrate|sepa-batch|sepa-returns`."""
 
 import asyncio
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import typer
 
 from payments.settings import PaymentsSettings
 from shared.logging import configure_logging
+from shared.messaging.runtime import run_until_signal
 
 cli = typer.Typer(
     help="The payment worker, its webhook server and the notifier.", no_args_is_help=True
@@ -21,18 +20,6 @@ def _settings() -> PaymentsSettings:
     settings = PaymentsSettings()
     configure_logging(settings.log_level, settings.log_json)
     return settings
-
-
-def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `main(stop)`; SIGINT or SIGTERM sets `stop`, and the loops finish what they hold."""
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await main(stop)
-
-    asyncio.run(runner())
 
 
 @cli.command()
@@ -58,7 +45,7 @@ def work() -> None:
     settings = _settings()
     from payments.entrypoints import run_worker
 
-    _until_signal(lambda stop: run_worker(settings, stop))
+    run_until_signal(lambda stop: run_worker(settings, stop))
 
 
 @cli.command()
@@ -67,7 +54,7 @@ def notify() -> None:
     settings = _settings()
     from payments.entrypoints import run_notifier
 
-    _until_signal(lambda stop: run_notifier(settings, stop))
+    run_until_signal(lambda stop: run_notifier(settings, stop))
 
 
 @cli.command()

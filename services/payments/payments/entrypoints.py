@@ -5,14 +5,14 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.adapters.kafka import create_producer
 from payments.bootstrap import bootstrap
-from payments.consumer import run_consumer
 from payments.gateways import Gateway
 from payments.notifier.service import Mailer, NotificationRecorder
-from payments.relay import run_relay
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
+from shared.messaging.consumer import Subscription, run_consumer
+from shared.messaging.kafka import create_producer
+from shared.messaging.relay import run_relay
 from shared.topics import NOTIFICATIONS, PAYMENT_REQUESTS
 
 
@@ -27,12 +27,10 @@ async def run_worker(
     try:
         await asyncio.gather(
             run_consumer(
-                engine=container.engine,
+                container.engine,
+                Subscription(PAYMENT_REQUESTS.name, settings.consumer_group, container.recorder()),
                 bootstrap_servers=settings.kafka_bootstrap_servers,
-                group=settings.consumer_group,
-                topic=PAYMENT_REQUESTS.name,
                 topic_prefix=settings.topic_prefix,
-                handle=container.recorder(),
                 stop=stop,
                 after_batch=wake.set,
                 batch_size=settings.consumer_batch_size,
@@ -73,12 +71,14 @@ async def run_notifier(settings: PaymentsSettings, stop: asyncio.Event) -> None:
     try:
         await asyncio.gather(
             run_consumer(
-                engine=engine,
+                engine,
+                Subscription(
+                    NOTIFICATIONS.name,
+                    settings.notifier_group,
+                    NotificationRecorder(settings.notify_to, settings.notify_brand),
+                ),
                 bootstrap_servers=settings.kafka_bootstrap_servers,
-                group=settings.notifier_group,
-                topic=NOTIFICATIONS.name,
                 topic_prefix=settings.topic_prefix,
-                handle=NotificationRecorder(settings.notify_to, settings.notify_brand),
                 stop=stop,
                 after_batch=wake.set,
                 batch_size=settings.consumer_batch_size,

@@ -22,7 +22,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payments.adapters import attempts
-from payments.adapters.inbox import Inbox, IncomingRecord
 from payments.domain.outcomes import AttemptStatus, Outcome
 from payments.domain.requests import (
     REQUEST_TYPES,
@@ -34,8 +33,11 @@ from payments.domain.requests import (
 )
 from payments.domain.retry import backoff_seconds
 from payments.gateways import Gateway, GatewayUnavailable
-from payments.waiting import wait_for_work
 from shared.codec import InvalidMessage, decode
+from shared.messaging.consumer import BatchResult
+from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.runtime import wait_for_work
+from shared.topics import PAYMENT_REQUESTS
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +46,7 @@ UNAVAILABLE = Counter("payments_gateway_unavailable_total", "Gateway calls unans
 
 
 class RequestRecorder:
-    """Records a batch of payment requests (the consumer's `RecordBatch`)."""
+    """Records a batch of payment requests (the consumer's `BatchHandler`)."""
 
     def __init__(self, minimum_charge_minor: int, declines_limit: int) -> None:
         self._minimum = minimum_charge_minor
@@ -55,8 +57,10 @@ class RequestRecorder:
         connection: AsyncConnection,
         inbox: Inbox,
         records: Sequence[IncomingRecord],
-        now: datetime,
-    ) -> None:
+    ) -> BatchResult:
+        now = datetime.now(UTC)
+        dead: list[DeadLetter] = []
+        applied = 0
         for record in records:
             try:
                 event = decode(record.value)
@@ -64,12 +68,14 @@ class RequestRecorder:
                     raise InvalidMessage(f"type {event.type!r} is no payment request", "$.type")
             except InvalidMessage as exc:
                 log.error("unreadable payment request", reason=str(exc), offset=record.offset)
-                await inbox.dead_letter(record, str(exc))
+                dead.append(record.dead_letter(str(exc)))
                 continue
-            if not await inbox.first_time(event.id):
+            if event.id not in await inbox.claim(PAYMENT_REQUESTS.name, [event.id]):
                 continue
             request = PaymentRequest.from_message(event.id, event.type, event.data)
             await self._record(connection, request, now)
+            applied += 1
+        return BatchResult(applied, len(records) - applied - len(dead), dead)
 
     async def _record(
         self, connection: AsyncConnection, request: PaymentRequest, now: datetime

@@ -13,10 +13,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from payments.adapters import outbox
 from payments.domain.outcomes import AttemptStatus, Outcome, transition
 from payments.domain.requests import GatewayName, PaymentRequest
 from payments.messages import payment_result
+from shared.messaging.outbox import Outbox, outgoing
 
 _INSERT = text(
     """
@@ -124,9 +124,8 @@ async def record_outcome(
             "retryable": outcome.retryable if status == "failed" else None,
         },
     )
-    await outbox.write(
-        connection, row["partner_id"], payment_result(dict(row), status, outcome, now)
-    )
+    result = payment_result(dict(row), status, outcome, now)
+    await Outbox(connection).write([outgoing(result, row["partner_id"])])
     return status
 
 

@@ -23,11 +23,12 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payments.adapters.inbox import Inbox, IncomingRecord
 from payments.domain.retry import backoff_seconds
 from payments.notifier.templates import render
-from payments.waiting import wait_for_work
 from shared.codec import InvalidMessage, decode
+from shared.messaging.consumer import BatchResult
+from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.runtime import wait_for_work
 from shared.topics import NOTIFICATIONS
 
 log = structlog.get_logger(__name__)
@@ -59,7 +60,7 @@ _FINISH = text(
 
 
 class NotificationRecorder:
-    """Records a batch of `ledger.notifications` (the consumer's `RecordBatch`)."""
+    """Records a batch of `ledger.notifications` (the consumer's `BatchHandler`)."""
 
     def __init__(self, recipient_template: str, brand: str) -> None:
         self._recipient = recipient_template
@@ -70,8 +71,9 @@ class NotificationRecorder:
         connection: AsyncConnection,
         inbox: Inbox,
         records: Sequence[IncomingRecord],
-        now: datetime,
-    ) -> None:
+    ) -> BatchResult:
+        dead: list[DeadLetter] = []
+        applied = 0
         for record in records:
             try:
                 event = decode(record.value)
@@ -79,10 +81,11 @@ class NotificationRecorder:
                     raise InvalidMessage(f"type {event.type!r} is no notification", "$.type")
             except InvalidMessage as exc:
                 log.error("unreadable notification", reason=str(exc), offset=record.offset)
-                await inbox.dead_letter(record, str(exc))
+                dead.append(record.dead_letter(str(exc)))
                 continue
-            if not await inbox.first_time(event.id):
+            if event.id not in await inbox.claim(NOTIFICATIONS.name, [event.id]):
                 continue
+            applied += 1
             mail = render(event.type, event.data, self._brand)
             if mail is None:
                 continue
@@ -99,6 +102,7 @@ class NotificationRecorder:
                     "body": mail.body,
                 },
             )
+        return BatchResult(applied, len(records) - applied - len(dead), dead)
 
 
 # The server answered and refused: the message was certainly not accepted.

@@ -51,7 +51,8 @@ def upgrade() -> None:
             partner_id    text NOT NULL,
             topic         text NOT NULL,
             message_key   bytea,
-            message       bytea NOT NULL,
+            message       bytea,
+            headers       jsonb NOT NULL DEFAULT '[]',
             created_at    timestamptz NOT NULL DEFAULT now(),
             published_at  timestamptz
         );
