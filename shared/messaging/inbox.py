@@ -4,11 +4,14 @@ Both are written in the same transaction as the events a batch produced, so afte
 database says exactly which messages took effect, whatever Kafka's committed offsets say.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.codec import InvalidMessage, decode
+from shared.envelope import CloudEvent
 
 _CLAIM = text(
     """
@@ -147,3 +150,37 @@ class Inbox:
             if result.first() is not None:
                 new.append(letter)
         return new
+
+
+@dataclass
+class ReadBatch:
+    """A batch decoded: the events seen for the first time, and what could not be read."""
+
+    new: list[tuple[IncomingRecord, CloudEvent]]
+    duplicates: int
+    dead_letters: list[DeadLetter]
+
+
+async def read_new_events(
+    inbox: Inbox, topic: str, records: Sequence[IncomingRecord], types: Collection[str]
+) -> ReadBatch:
+    """Decode each record; one that is not a valid event of `types` becomes a dead letter, and
+    an event whose id the inbox has seen (a redelivery, or twice in this batch) is dropped."""
+    dead: list[DeadLetter] = []
+    decoded: list[tuple[IncomingRecord, CloudEvent]] = []
+    for record in records:
+        try:
+            event = decode(record.value)
+            if event.type not in types:
+                raise InvalidMessage(f"type {event.type!r} does not belong on {topic}", "$.type")
+        except InvalidMessage as exc:
+            dead.append(record.dead_letter(str(exc)))
+            continue
+        decoded.append((record, event))
+    first_seen = await inbox.claim(topic, [event.id for _, event in decoded])
+    new = []
+    for record, event in decoded:
+        if event.id in first_seen:
+            first_seen.discard(event.id)
+            new.append((record, event))
+    return ReadBatch(new, len(decoded) - len(new), dead)

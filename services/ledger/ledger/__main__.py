@@ -1,13 +1,13 @@
 """`python -m ledger serve|consume|relay|migrate`: the ledger's processes."""
 
 import typer
-import uvicorn
 
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
 from shared import migrations
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
+from shared.serving import serve_http
 
 cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
 
@@ -24,13 +24,7 @@ def serve() -> None:
     settings = _settings()
     from ledger.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_http(create_app(settings), settings.host, settings.port)
 
 
 @cli.command()

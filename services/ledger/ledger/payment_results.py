@@ -17,10 +17,8 @@ from ledger.domain import (
     record_purchase_returned,
     record_purchase_succeeded,
 )
-from shared.codec import InvalidMessage, decode
-from shared.envelope import CloudEvent
 from shared.messaging.consumer import BatchResult
-from shared.messaging.inbox import DeadLetter, IncomingRecord
+from shared.messaging.inbox import IncomingRecord, read_new_events
 from shared.topics import PAYMENT_RESULTS, PAYMENT_RESULTS_DLQ
 
 
@@ -60,25 +58,12 @@ class PaymentResultHandler(AccountBatchHandler):
         self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
     ) -> BatchResult:
         now = datetime.now(UTC)
-        dead: list[DeadLetter] = []
-        parsed: list[tuple[IncomingRecord, CloudEvent]] = []
-        for record in records:
-            try:
-                event = decode(record.value)
-                if event.type != "payments.payment_result":
-                    raise InvalidMessage(f"type {event.type!r} does not belong here", "$.type")
-                parsed.append((record, event))
-            except InvalidMessage as exc:
-                dead.append(record.dead_letter(str(exc)))
-
-        new_ids = await uow.inbox.claim(self.topic, [e.id for _, e in parsed])
-        accounts = await load_accounts(uow, (e.data["partner_id"] for _, e in parsed), cache)
+        batch = await read_new_events(uow.inbox, self.topic, records, PAYMENT_RESULTS.message_types)
+        dead = batch.dead_letters
+        accounts = await load_accounts(uow, (e.data["partner_id"] for _, e in batch.new), cache)
         changes = ChangeSet(accounts, now)
         applied = 0
-        for record, event in parsed:
-            if event.id not in new_ids:
-                continue
-            new_ids.discard(event.id)
+        for record, event in batch.new:
             state = changes.state(event.data["partner_id"])
             if state is None:
                 dead.append(record.dead_letter(f"unknown partner {event.data['partner_id']!r}"))
@@ -101,10 +86,4 @@ class PaymentResultHandler(AccountBatchHandler):
         await changes.write(uow)
         for state in changes.touched:
             cache.put(state)
-        return BatchResult(applied, len(parsed) - applied - _late(dead, parsed), dead)
-
-
-def _late(dead: list[DeadLetter], parsed: list[tuple[IncomingRecord, CloudEvent]]) -> int:
-    # Dead letters found after parsing are neither applied nor duplicates.
-    offsets = {(r.partition, r.offset) for r, _ in parsed}
-    return sum(1 for d in dead if (d.partition, d.offset) in offsets)
+        return BatchResult(applied, batch.duplicates, dead)

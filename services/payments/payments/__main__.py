@@ -10,6 +10,7 @@ import typer
 from payments.settings import PaymentsSettings
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
+from shared.serving import serve_http
 
 cli = typer.Typer(
     help="The payment worker, its webhook server and the notifier.", no_args_is_help=True
@@ -26,17 +27,10 @@ def _settings() -> PaymentsSettings:
 def serve() -> None:
     """Serve the Stripe webhook endpoint, /healthz and /metrics on PAYMENTS_HOST:PAYMENTS_PORT."""
     settings = _settings()
-    import uvicorn
 
     from payments.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_http(create_app(settings), settings.host, settings.port)
 
 
 @cli.command()

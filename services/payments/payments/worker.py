@@ -33,9 +33,8 @@ from payments.domain.requests import (
 )
 from payments.domain.retry import backoff_seconds
 from payments.gateways import Gateway, GatewayUnavailable
-from shared.codec import InvalidMessage, decode
 from shared.messaging.consumer import BatchResult
-from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.inbox import Inbox, IncomingRecord, read_new_events
 from shared.messaging.runtime import wait_for_work
 from shared.topics import PAYMENT_REQUESTS
 
@@ -59,23 +58,13 @@ class RequestRecorder:
         records: Sequence[IncomingRecord],
     ) -> BatchResult:
         now = datetime.now(UTC)
-        dead: list[DeadLetter] = []
-        applied = 0
-        for record in records:
-            try:
-                event = decode(record.value)
-                if event.type not in REQUEST_TYPES:
-                    raise InvalidMessage(f"type {event.type!r} is no payment request", "$.type")
-            except InvalidMessage as exc:
-                log.error("unreadable payment request", reason=str(exc), offset=record.offset)
-                dead.append(record.dead_letter(str(exc)))
-                continue
-            if event.id not in await inbox.claim(PAYMENT_REQUESTS.name, [event.id]):
-                continue
+        batch = await read_new_events(inbox, PAYMENT_REQUESTS.name, records, REQUEST_TYPES)
+        for _, event in batch.new:
             request = PaymentRequest.from_message(event.id, event.type, event.data)
             await self._record(connection, request, now)
-            applied += 1
-        return BatchResult(applied, len(records) - applied - len(dead), dead)
+        for letter in batch.dead_letters:
+            log.error("unreadable payment request", reason=letter.reason, offset=letter.offset)
+        return BatchResult(len(batch.new), batch.duplicates, batch.dead_letters)
 
     async def _record(
         self, connection: AsyncConnection, request: PaymentRequest, now: datetime

@@ -1,12 +1,12 @@
 """`python -m pricing serve|migrate`."""
 
 import typer
-import uvicorn
 
 from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
 from shared import migrations
 from shared.logging import configure_logging
+from shared.serving import serve_http
 
 cli = typer.Typer(help="The pricing service.", no_args_is_help=True)
 
@@ -18,13 +18,7 @@ def serve() -> None:
     configure_logging(settings.log_level, settings.log_json)
     from pricing.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    serve_http(create_app(settings), settings.host, settings.port)
 
 
 @cli.command()

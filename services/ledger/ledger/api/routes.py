@@ -1,5 +1,6 @@
 """The ledger's HTTP API for partner portals and ops. Thin: parse, authorise, run a command."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -492,21 +493,28 @@ async def release_reservation(
     return answer
 
 
+async def _correct(
+    request: Request, caller: Caller, partner_id: str, decide: Callable[[PartnerAccount], Any]
+) -> Balance:
+    """An ops correction of the account; answers with the balance after it."""
+    caller.require_ops()
+    _, answer = await _change(
+        request, caller, partner_id, decide, lambda s, _: balance_body(s), status=201
+    )
+    return Balance(**answer)
+
+
 @router.post("/partners/{partner_id}/credits/grants", status_code=201, tags=["ops"])
 async def grant(
     partner_id: str, body: CreditGrant, caller: CurrentCaller, request: Request
 ) -> Balance:
     """Give credits for free (ops only), e.g. a goodwill gesture."""
-    caller.require_ops()
-    _, answer = await _change(
+    return await _correct(
         request,
         caller,
         partner_id,
         lambda s: grant_credits(s, credits=body.credits, reason=body.reason, actor=caller.actor),
-        lambda s, _: balance_body(s),
-        status=201,
     )
-    return Balance(**answer)
 
 
 @router.post("/partners/{partner_id}/credits/adjustments", status_code=201, tags=["ops"])
@@ -514,16 +522,12 @@ async def adjust(
     partner_id: str, body: CreditAdjustment, caller: CurrentCaller, request: Request
 ) -> Balance:
     """Correct the balance up or down (ops only), with the reason on record."""
-    caller.require_ops()
-    _, answer = await _change(
+    return await _correct(
         request,
         caller,
         partner_id,
         lambda s: adjust_credits(s, delta=body.delta, reason=body.reason, actor=caller.actor),
-        lambda s, _: balance_body(s),
-        status=201,
     )
-    return Balance(**answer)
 
 
 @router.post("/partners/{partner_id}/debt/settlements", status_code=201, tags=["ops"])
@@ -531,13 +535,9 @@ async def settle(
     partner_id: str, body: DebtSettlement, caller: CurrentCaller, request: Request
 ) -> Balance:
     """Record that the partner's debt was paid or written off (ops only); unblocks reservations."""
-    caller.require_ops()
-    _, answer = await _change(
+    return await _correct(
         request,
         caller,
         partner_id,
         lambda s: settle_debt(s, by=body.by, actor=caller.actor, reference=body.reference),
-        lambda s, _: balance_body(s),
-        status=201,
     )
-    return Balance(**answer)

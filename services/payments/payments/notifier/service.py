@@ -25,9 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from payments.domain.retry import backoff_seconds
 from payments.notifier.templates import render
-from shared.codec import InvalidMessage, decode
 from shared.messaging.consumer import BatchResult
-from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.inbox import Inbox, IncomingRecord, read_new_events
 from shared.messaging.runtime import wait_for_work
 from shared.topics import NOTIFICATIONS
 
@@ -72,20 +71,12 @@ class NotificationRecorder:
         inbox: Inbox,
         records: Sequence[IncomingRecord],
     ) -> BatchResult:
-        dead: list[DeadLetter] = []
-        applied = 0
-        for record in records:
-            try:
-                event = decode(record.value)
-                if event.type not in NOTIFICATIONS.message_types:
-                    raise InvalidMessage(f"type {event.type!r} is no notification", "$.type")
-            except InvalidMessage as exc:
-                log.error("unreadable notification", reason=str(exc), offset=record.offset)
-                dead.append(record.dead_letter(str(exc)))
-                continue
-            if event.id not in await inbox.claim(NOTIFICATIONS.name, [event.id]):
-                continue
-            applied += 1
+        batch = await read_new_events(
+            inbox, NOTIFICATIONS.name, records, NOTIFICATIONS.message_types
+        )
+        for letter in batch.dead_letters:
+            log.error("unreadable notification", reason=letter.reason, offset=letter.offset)
+        for _, event in batch.new:
             mail = render(event.type, event.data, self._brand)
             if mail is None:
                 continue
@@ -102,7 +93,7 @@ class NotificationRecorder:
                     "body": mail.body,
                 },
             )
-        return BatchResult(applied, len(records) - applied - len(dead), dead)
+        return BatchResult(len(batch.new), batch.duplicates, batch.dead_letters)
 
 
 # The server answered and refused: the message was certainly not accepted.
