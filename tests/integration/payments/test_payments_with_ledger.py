@@ -1,0 +1,174 @@
+"""The billing loop across services, on the real broker, database, Stripe API server and SMTP:
+ledger -> payment requests -> payment worker -> Stripe -> payment results -> ledger, and the
+reminder e-mail from the ledger's notifications."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from aiosmtpd.controller import Controller
+from ledger.settings import LedgerSettings
+from payments.entrypoints import run_notifier, run_worker
+from payments.settings import PaymentsSettings
+
+from tests.integration.conftest import KAFKA, free_port
+from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
+    Publish,
+    balance,
+    eventually,
+    ledger_api,
+    ledger_workers,
+    mailing_sent,
+    new_partner,
+    publish,
+)
+from tests.integration.payments.conftest import intents_for, saved_method, unique
+from tests.integration.payments.test_payments_notifier import Mailbox
+
+pytestmark = pytest.mark.usefixtures("ledger_workers", "payment_services")
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+async def payment_services(
+    database_url: str,
+    ledger_settings: LedgerSettings,
+    local_stripe: Any,
+    mailbox: tuple[Mailbox, int],
+) -> AsyncIterator[None]:
+    """The payment worker and the notifier on the ledger's topics, as `make run` starts them."""
+    settings = PaymentsSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=KAFKA,
+        topic_prefix=ledger_settings.topic_prefix,
+        consumer_group=unique("worker"),
+        notifier_group=unique("notifier"),
+        stripe_api_base=local_stripe.url,
+        smtp_port=mailbox[1],
+        driver_poll_seconds=0.05,
+        relay_poll_seconds=0.05,
+        retry_base_seconds=0.2,
+    )
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(run_worker(settings, stop)),
+        asyncio.create_task(run_notifier(settings, stop)),
+    ]
+    yield
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+async def history_types(api: httpx.AsyncClient, partner_id: str) -> list[str]:
+    events = (await api.get(f"/v1/partners/{partner_id}/events", params={"limit": 1000})).json()
+    return [e["type"] for e in events["events"]]
+
+
+async def test_a_used_up_prepaid_partner_gets_credits_bought_and_one_reminder_mail(
+    ledger_api: httpx.AsyncClient,  # noqa: F811
+    publish: Publish,  # noqa: F811
+    stripe_client: stripe.StripeClient,
+    mailbox: tuple[Mailbox, int],
+) -> None:
+    card = await saved_method(stripe_client, card="4242424242424242")
+    partner_id, _ = await new_partner(
+        ledger_api,
+        billing={
+            "billing_mode": "prepaid",
+            "reminder_threshold": 1000,
+            "auto_purchase": {"credits": 10000},
+            "payment_method": card,
+        },
+    )
+    await ledger_api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 2000, "reason": "start"}
+    )
+    # 2,000 recipients = 2,100 credits: the balance crosses the reminder (1,000) and is used up.
+    await publish("mailing.sent", mailing_sent(partner_id, "c1", 2000), partner_id)
+
+    async def bought() -> bool:
+        return bool((await balance(ledger_api, partner_id))["balance"] == 2000 - 2100 + 10000)
+
+    await eventually(bought, timeout=30, what="the auto-purchase to be paid and credited")
+    types = await history_types(ledger_api, partner_id)
+    assert types.count("PurchaseRequested") == 1
+    assert types.count("PurchaseSucceeded") == 1
+
+    intents = (
+        await stripe_client.v1.payment_intents.list_async({"customer": card["customer"]})
+    ).data
+    assert [(pi.amount, pi.currency, pi.status) for pi in intents] == [(10000, "eur", "succeeded")]
+
+    mine = f"billing+{partner_id}@example.com"
+
+    async def one_mail() -> bool:
+        return any(mine in str(m["To"]) for m in mailbox[0].messages)
+
+    await eventually(one_mail, timeout=20, what="the reminder e-mail")
+    await asyncio.sleep(1.0)  # a second one would arrive now
+    mails = [m for m in mailbox[0].messages if mine in str(m["To"])]
+    assert len(mails) == 1
+    assert "1.000" in mails[0].get_content() or "1,000" in mails[0].get_content()
+
+
+async def test_a_declined_card_is_visible_to_the_ledger_as_a_failed_purchase(
+    ledger_api: httpx.AsyncClient,  # noqa: F811
+    publish: Publish,  # noqa: F811
+    stripe_client: stripe.StripeClient,
+) -> None:
+    card = await saved_method(stripe_client, card="4000000000000341")
+    partner_id, _ = await new_partner(
+        ledger_api,
+        billing={
+            "billing_mode": "prepaid",
+            "auto_purchase": {"credits": 10000},
+            "payment_method": card,
+        },
+    )
+    await publish("mailing.sent", mailing_sent(partner_id, "c1", 100), partner_id)
+
+    async def failed() -> bool:
+        return "PurchaseFailed" in await history_types(ledger_api, partner_id)
+
+    await eventually(failed, timeout=30, what="the declined purchase to reach the ledger")
+    events = (await ledger_api.get(f"/v1/partners/{partner_id}/events")).json()["events"]
+    [failure] = [e["payload"] for e in events if e["type"] == "PurchaseFailed"]
+    assert failure["code"] == "card_declined"
+    assert (await balance(ledger_api, partner_id))["balance"] == -105
+
+
+async def test_an_on_demand_mailing_is_charged_once(
+    ledger_api: httpx.AsyncClient,  # noqa: F811
+    publish: Publish,  # noqa: F811
+    stripe_client: stripe.StripeClient,
+) -> None:
+    card = await saved_method(stripe_client, card="4242424242424242")
+    partner_id, _ = await new_partner(
+        ledger_api, billing={"billing_mode": "on_demand", "payment_method": card}
+    )
+    mailing = mailing_sent(partner_id, "c1", 5000)
+    await publish("mailing.sent", mailing, partner_id)
+    await publish("mailing.sent", mailing, partner_id)  # delivered twice
+
+    async def charged() -> bool:
+        return "ChargeSucceeded" in await history_types(ledger_api, partner_id)
+
+    await eventually(charged, timeout=30, what="the charge to succeed")
+    charge_id = f"{partner_id}:charge:{mailing['data']['mailing_id']}"
+    intents = await intents_for(stripe_client, card["customer"], charge_id)
+    # 5,000 recipients = 5,250 credits = EUR 52.50, charged once.
+    assert [(pi.amount, pi.status) for pi in intents] == [(5250, "succeeded")]
+    types = await history_types(ledger_api, partner_id)
+    assert types.count("ChargeRequested") == 1
+    assert types.count("ChargeSucceeded") == 1
