@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import stripe
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledger.bootstrap import bootstrap
 from ledger.changes import AccountBatchHandler
 from ledger.rebuild import compare, rebuild
+from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
+from ledger.reconcile import compare as compare_payments
 from ledger.service import read_account
 from ledger.settings import LedgerSettings
 from shared.codec import parse_time
@@ -298,3 +301,34 @@ def balance(
             }
         ).decode()
     )
+
+
+@ops.command()
+def reconcile() -> None:
+    """Payments the ledger recorded against the gateway's own records (Stripe); lists what is
+    missing or different on either side. Exit code 1 when anything is."""
+
+    async def main() -> list[Mismatch]:
+        settings = LedgerSettings()
+        container = bootstrap(settings)
+        client = stripe.StripeClient(
+            settings.stripe_api_key,
+            base_addresses={"api": settings.stripe_api_base},
+            http_client=stripe.HTTPXClient(),
+        )
+        try:
+            return compare_payments(
+                await ledger_payments(container.engine), await gateway_payments(client)
+            )
+        finally:
+            await container.close()
+
+    mismatches = _run(main())
+    if not mismatches:
+        console.print("[green]the ledger and the gateway agree on every payment[/]")
+        return
+    table = Table("request", "partner", "problem", title=f"{len(mismatches)} payments differ")
+    for m in mismatches:
+        table.add_row(m.request_id, m.partner_id, m.problem)
+    Console().print(table)
+    raise typer.Exit(1)

@@ -24,5 +24,8 @@ class LedgerSettings(BaseSettings):
     # An on-demand charge below this is carried into the next one (EUR 0.50 at Stripe).
     minimum_charge_minor: int = 50
     reservation_ttl_seconds: int = 3600
+    # The payment gateway's API, read by `ops reconcile` (never charged from the ledger).
+    stripe_api_key: str = "sk_test_local"
+    stripe_api_base: str = "http://127.0.0.1:8420"
     relay_batch_size: int = 500
     relay_poll_seconds: float = 0.2

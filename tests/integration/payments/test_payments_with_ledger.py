@@ -10,10 +10,14 @@ import httpx
 import pytest
 import stripe
 from aiosmtpd.controller import Controller
+from ledger.__main__ import cli
+from ledger.reconcile import compare, gateway_payments, ledger_payments
 from ledger.settings import LedgerSettings
 from payments.entrypoints import run_notifier, run_worker
 from payments.settings import PaymentsSettings
+from typer.testing import CliRunner
 
+from shared.database import create_engine
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
     Publish,
@@ -172,3 +176,48 @@ async def test_an_on_demand_mailing_is_charged_once(
     types = await history_types(ledger_api, partner_id)
     assert types.count("ChargeRequested") == 1
     assert types.count("ChargeSucceeded") == 1
+
+
+async def test_reconcile_finds_a_payment_the_ledger_does_not_know(
+    ledger_api: httpx.AsyncClient,  # noqa: F811
+    ledger_settings: LedgerSettings,
+    local_stripe: Any,
+    stripe_client: stripe.StripeClient,
+) -> None:
+    settings = ledger_settings.model_copy(update={"stripe_api_base": local_stripe.url})
+    engine = create_engine(settings.database_url)
+    try:
+        before = compare(await ledger_payments(engine), await gateway_payments(stripe_client))
+        # Everything the flows above paid is known to both sides.
+        assert before == []
+
+        card = await saved_method(stripe_client, card="4242424242424242")
+        stray = unique("stray")
+        await stripe_client.v1.payment_intents.create_async(
+            {
+                "amount": 777,
+                "currency": "eur",
+                "customer": card["customer"],
+                "payment_method": card["payment_method"],
+                "off_session": True,
+                "confirm": True,
+                "metadata": {"request_id": stray, "partner_id": "p-stray"},
+            }
+        )
+        after = compare(await ledger_payments(engine), await gateway_payments(stripe_client))
+    finally:
+        await engine.dispose()
+    assert [(m.request_id, m.partner_id, m.problem) for m in after] == [
+        (stray, "p-stray", "paid at the gateway, unknown to the ledger")
+    ]
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["ops", "reconcile"],
+        env={
+            "LEDGER_DATABASE_URL": settings.database_url,
+            "LEDGER_STRIPE_API_BASE": local_stripe.url,
+        },
+    )
+    assert result.exit_code == 1, result.output
+    assert stray in result.output
