@@ -197,12 +197,15 @@ async def debit_count(url: str) -> int:
         await connection.close()
 
 
-async def main(events: int, partners: int) -> int:
+async def main(events: int, partners: int, processes: int) -> int:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     topic = prefix + "mailing.sent"
-    print(f"ingest benchmark: {events:,} mailing.sent events for {partners} partners")
+    print(
+        f"ingest benchmark: {events:,} mailing.sent events for {partners} partners,"
+        f" {processes} ledger consumer process(es) in one consumer group"
+    )
     ledger_db, pricing_url, pricing = await setup(prefix, partners)
-    consumer: subprocess.Popen[bytes] | None = None
+    consumers: list[subprocess.Popen[bytes]] = []
     try:
         messages = make_events(prefix, events, partners)
         produce_rate = await produce(topic, messages)
@@ -230,10 +233,14 @@ async def main(events: int, partners: int) -> int:
                 raise SystemExit(f"gave up after 15 minutes at {done:,} debits")
         ledger_rate = events / (time.perf_counter() - started)
     finally:
-        for process in (consumer, pricing):
-            if process is not None:
-                process.terminate()
+        for process in [*consumers, pricing]:
+            process.terminate()
+        for process in [*consumers, pricing]:
+            try:
                 process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
     slower_raw = min(consume_rate, copy_rate)
     print()
@@ -241,7 +248,7 @@ async def main(events: int, partners: int) -> int:
     line("raw aiokafka consumer, no processing", consume_rate, "events/s")
     line("raw asyncpg COPY of the event rows", copy_rate, "rows/s")
     line(
-        "ledger: mailing.sent -> debits in PostgreSQL",
+        f"ledger ({processes} consumer(s)): debits in PostgreSQL",
         ledger_rate,
         "events/s",
         "PASS" if ledger_rate >= 10_000 else "MISS (target 10,000)",
@@ -257,5 +264,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partners", type=int, default=50)
+    parser.add_argument("--consumers", type=int, default=1, help="consumer processes")
     arguments = parser.parse_args()
-    raise SystemExit(asyncio.run(main(arguments.events, arguments.partners)))
+    raise SystemExit(asyncio.run(main(arguments.events, arguments.partners, arguments.consumers)))
