@@ -1,2 +1,3 @@
--- The compose PostgreSQL creates `ledger`; the pricing service has a database of its own.
+-- The compose PostgreSQL creates `ledger`; pricing and payments have databases of their own.
 CREATE DATABASE pricing OWNER mailbill;
+CREATE DATABASE payments OWNER mailbill;

@@ -8,13 +8,19 @@ from typing import Any
 import pytest
 import yaml
 from ledger.settings import LedgerSettings
+from payments.settings import PaymentsSettings
 from pricing.settings import PricingSettings
 from pydantic_settings import BaseSettings
 
 from shared.kafka_admin import KafkaAdminSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-SETTINGS: list[type[BaseSettings]] = [PricingSettings, LedgerSettings, KafkaAdminSettings]
+SETTINGS: list[type[BaseSettings]] = [
+    PricingSettings,
+    LedgerSettings,
+    PaymentsSettings,
+    KafkaAdminSettings,
+]
 
 
 def known_variables() -> set[str]:
@@ -100,7 +106,7 @@ def test_k8s_config_and_container_env_are_real_settings() -> None:
         if doc["kind"] in {"Deployment", "Job"}
         for c in doc["spec"]["template"]["spec"]["containers"]
     ]
-    assert len(containers) >= 4
+    assert len(containers) >= 7
     for container in containers:
         names = {e["name"] for e in container.get("env", [])}
         assert names <= known_variables(), names - known_variables()

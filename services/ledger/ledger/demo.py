@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import stripe
 import typer
 from aiokafka import AIOKafkaProducer
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,8 @@ class DemoSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     pricing_url: str = "http://127.0.0.1:8001"
     topic_prefix: str = ""
+    stripe_api_key: str = "sk_test_local"
+    stripe_api_base: str = "http://127.0.0.1:8420"
 
 
 PRICE_LISTS: list[dict[str, Any]] = [
@@ -75,7 +78,24 @@ PRICE_LISTS: list[dict[str, Any]] = [
     },
 ]
 
-CARD = {"type": "card", "customer": "cus_demo", "payment_method": "pm_card_visa"}
+
+async def saved_card(settings: DemoSettings) -> dict[str, str]:
+    """A customer with a test card at the Stripe API server (`make run` starts a local one),
+    as a partner portal would have saved it."""
+    client = stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": settings.stripe_api_base},
+        http_client=stripe.HTTPXClient(),
+    )
+    customer = await client.v1.customers.create_async({"email": "billing@demo.example"})
+    method = await client.v1.payment_methods.create_async(
+        {
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
+    )
+    await client.v1.payment_methods.attach_async(method.id, {"customer": customer.id})
+    return {"type": "card", "customer": customer.id, "payment_method": method.id}
 
 
 @dataclass
@@ -89,7 +109,7 @@ class DemoPartner:
     last: str = ""
 
 
-def demo_partners(run: str) -> list[DemoPartner]:
+def demo_partners(run: str, card: dict[str, str]) -> list[DemoPartner]:
     return [
         DemoPartner(
             f"demo-nord-{run}",
@@ -98,7 +118,7 @@ def demo_partners(run: str) -> list[DemoPartner]:
                 "billing_mode": "prepaid",
                 "reminder_threshold": 15000,
                 "auto_purchase": {"credits": 25000, "trigger_threshold": 5000},
-                "payment_method": CARD,
+                "payment_method": card,
             },
             40000,
         ),
@@ -111,7 +131,7 @@ def demo_partners(run: str) -> list[DemoPartner]:
         DemoPartner(
             f"demo-ost-{run}",
             "Shop Ost (on demand, card)",
-            {"billing_mode": "on_demand", "payment_method": CARD},
+            {"billing_mode": "on_demand", "payment_method": card},
             0,
         ),
     ]
@@ -224,7 +244,7 @@ async def refresh(api: httpx.AsyncClient, partners: list[DemoPartner]) -> Table:
 async def run(duration: float | None) -> None:
     settings = DemoSettings()
     run_id = datetime.now(UTC).strftime("%H%M%S")
-    partners = demo_partners(run_id)
+    partners = demo_partners(run_id, await saved_card(settings))
     stop = asyncio.Event()
     async with (
         httpx.AsyncClient(base_url=settings.pricing_url) as pricing,
