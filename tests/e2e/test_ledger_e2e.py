@@ -348,3 +348,26 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(system: System) -
             balance = api.get(f"/v1/partners/{plan.partner_id}/balance").json()
             assert balance["balance"] == GRANT - sum(debits)
     assert _debit_count(system) == unique_mailings
+
+
+def test_two_consumers_share_the_partitions_and_survive_losing_one(system: System) -> None:
+    plans = [PartnerPlan(f"{system.prefix}s{n}", "reminder") for n in range(8)]
+    register(system, plans)
+    traffic = make_traffic(plans, 6_000, seed=5)
+    asyncio.run(publish(system.prefix, traffic.messages))
+    unique_mailings = sum(len(r) for r in traffic.recipients.values())
+
+    first = system.start("consumer-1", "ledger", "consume")
+    system.start("consumer-2", "ledger", "consume")
+    deadline = time.monotonic() + 60
+    while _debit_count(system) < unique_mailings // 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.kill()  # its partitions move to the other consumer of the group
+    wait_until_settled(system, unique_mailings)
+
+    with system.api() as api:
+        for plan in plans:
+            debits = [credits_for(r) for r in traffic.recipients[plan.partner_id]]
+            balance = api.get(f"/v1/partners/{plan.partner_id}/balance").json()
+            assert balance["balance"] == GRANT - sum(debits)
+    assert _debit_count(system) == unique_mailings

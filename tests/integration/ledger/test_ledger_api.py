@@ -1,10 +1,14 @@
 """The ledger's HTTP API against the real database and pricing service."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from ledger.entrypoints import expire_due_reservations
 from ledger.settings import LedgerSettings
+from sqlalchemy import text
 
+from shared.database import create_engine
 from tests.integration.ledger.conftest import balance, new_partner, unique
 
 
@@ -195,3 +199,41 @@ async def test_billing_settings_are_stored_and_read_back(ledger_api: httpx.Async
         **settings,
         "auto_purchase": {"credits": 10000, "trigger_threshold": 1000, "suspended": False},
     }
+
+
+async def test_an_unused_hold_expires_and_its_credits_are_available_again(
+    ledger_api: httpx.AsyncClient, ledger_settings: LedgerSettings
+) -> None:
+    partner_id, _ = await new_partner(ledger_api)
+    await ledger_api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 1000, "reason": "test"}
+    )
+    held = await ledger_api.post(
+        f"/v1/partners/{partner_id}/reservations",
+        json={"reservation_id": "soon-gone", "credits": 400, "ttl_seconds": 1},
+        headers={"Idempotency-Key": f"expiry-{partner_id}"},
+    )
+    assert held.status_code == 201, held.text
+    assert (await balance(ledger_api, partner_id))["available"] == 600
+
+    engine = create_engine(ledger_settings.database_url)
+    try:
+        assert await expire_due_reservations(engine, datetime.now(UTC)) == 0  # not yet
+        later = datetime.now(UTC) + timedelta(seconds=2)
+        assert await expire_due_reservations(engine, later) >= 1
+        async with engine.connect() as connection:
+            queued = (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM outbox WHERE partner_id = :p"
+                        " AND topic = 'ledger.notifications'"
+                    ),
+                    {"p": partner_id},
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert (await balance(ledger_api, partner_id))["available"] == 1000
+    reservation = await ledger_api.get(f"/v1/partners/{partner_id}/reservations/soon-gone")
+    assert reservation.json()["status"] == "expired"
+    assert queued == 1  # ledger.reservation_expired, for the partner's systems
