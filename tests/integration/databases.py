@@ -22,7 +22,16 @@ async def recreate_database(name: str) -> None:
     """Drop `name` (ending its connections) and create it empty."""
     admin = await asyncpg.connect(database_url("postgres", "postgresql"))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(40):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                # An autovacuum worker (a superuser's process, which FORCE may not end) is
+                # still busy with the database after a heavy test; it finishes in a moment.
+                if attempt == 39:
+                    raise
+                await asyncio.sleep(0.5)
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
