@@ -22,6 +22,15 @@ from shared.messaging.outbox import OutgoingMessage, outgoing
 
 SOURCE = "/ledger"
 
+MESSAGE_EVENTS = (
+    LowBalanceReached,
+    PurchaseRequested,
+    ChargeRequested,
+    ReservationExpired,
+    AutoPurchaseSuspended,
+    PurchaseFailed,
+)
+
 
 def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str, Any]] | None:
     partner = account.partner_id
@@ -91,6 +100,8 @@ def outgoing_messages(
 ) -> list[OutgoingMessage]:
     """The messages one stored event sends; its id is derived from the stream position, so a
     consumer can drop a second delivery of the same message."""
+    if not isinstance(event, MESSAGE_EVENTS):
+        return []  # most events (debits above all) tell no other service anything
     mapped = _data(event, account, occurred_at.isoformat())
     if mapped is None:
         return []

@@ -8,6 +8,17 @@ from typing import Any
 
 import httpx
 
+QUOTE_FIELDS = (
+    "component",
+    "currency",
+    "quantity",
+    "billable_quantity",
+    "exact_amount",
+    "amount",
+    "amount_minor",
+    "lines",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class QuoteItem:
@@ -78,7 +89,9 @@ class PricingClient:
                         price_list_version=item["price_list_version"],
                         currency=item["currency"],
                         amount=Decimal(item["amount"]),
-                        quote=item,
+                        # What an audit needs to recompute the price; the list and version
+                        # are kept beside it.
+                        quote={key: item[key] for key in QUOTE_FIELDS if key in item},
                     )
                 )
         return results

@@ -1121,7 +1121,13 @@ def apply(state: PartnerAccount | None, event: Event) -> PartnerAccount:
             mailing_price_list_id=event.mailing_price_list_id,
             version=1,
         )
-    return _evolve(_apply(state, event), version=state.version + 1)
+    folded = _apply(state, event)
+    if folded is state:
+        return _evolve(state, version=state.version + 1)
+    # `folded` is a copy made just now and seen by no one else: numbering it in place saves a
+    # second copy of the whole state for every event.
+    object.__setattr__(folded, "version", state.version + 1)
+    return folded
 
 
 def replay(events: Iterable[Event], state: PartnerAccount | None = None) -> PartnerAccount:
