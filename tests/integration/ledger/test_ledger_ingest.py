@@ -210,3 +210,31 @@ async def test_an_on_demand_partner_is_charged_once_the_minimum_is_reached(
     assert charge["data"]["credits"] == 21 + 5250
     assert charge["data"]["amount_minor"] == 21 + 5250
     assert len(charge["data"]["mailing_ids"]) == 2
+
+
+async def test_a_mailing_captures_its_hold_and_releases_the_rest(
+    ledger_api: httpx.AsyncClient, publish: Publish
+) -> None:
+    partner_id, _ = await new_partner(ledger_api)
+    await ledger_api.post(
+        f"/v1/partners/{partner_id}/credits/grants", json={"credits": 10000, "reason": "x"}
+    )
+    held = await ledger_api.post(
+        f"/v1/partners/{partner_id}/reservations",
+        json={"reservation_id": "newsletter-1", "credits": 6000},
+        headers={"Idempotency-Key": f"hold-{partner_id}"},
+    )
+    assert held.status_code == 201, held.text
+    assert (await balance(ledger_api, partner_id))["available"] == 4000
+
+    sent = mailing_sent(partner_id, "c1", 5000, reservation_id="newsletter-1")
+    await publish("mailing.sent", sent, partner_id)
+    await wait_for_balance(ledger_api, partner_id, 10000 - 5250)
+
+    after = await balance(ledger_api, partner_id)
+    assert (after["held"], after["available"]) == (0, 4750)
+    hold = await ledger_api.get(f"/v1/partners/{partner_id}/reservations/newsletter-1")
+    assert hold.json()["status"] == "captured"
+    events = (await ledger_api.get(f"/v1/partners/{partner_id}/events")).json()["events"]
+    [debit] = [e["payload"] for e in events if e["type"] == "MailingDebited"]
+    assert (debit["captured_credits"], debit["released_credits"]) == (5250, 750)
