@@ -35,7 +35,6 @@ from ledger.api.app import create_app
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from ledger.settings import LedgerSettings
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
-
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.messages import mailing_sent

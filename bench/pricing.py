@@ -41,12 +41,12 @@ import asyncpg
 import httpx
 import orjson
 import uvicorn
+
 from pricing.api.app import create_app
 from pricing.bootstrap import PricingContainer, bootstrap
 from pricing.domain import PriceModel, evaluate, parse_price_model
 from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
-
 from tests.integration.databases import database_url, fresh_migrated_database
 
 # One database per run, dropped at the end: two runs at once must not drop each other's.

@@ -41,6 +41,18 @@ NOTIFICATIONS = Topic(
     ),
     "Out of the ledger: things a partner should be told about.",
 )
+PAYMENT_REQUESTS_DLQ = Topic(
+    "ledger.payment-requests.dlq",
+    (),
+    "Payment requests the payment worker could not read; reason in the dlq.reason header.",
+    partitions=1,
+)
+NOTIFICATIONS_DLQ = Topic(
+    "ledger.notifications.dlq",
+    (),
+    "Notifications the notifier could not read; reason in the dlq.reason header.",
+    partitions=1,
+)
 PAYMENT_RESULTS = Topic(
     "payments.results",
     ("payments.payment_result",),
@@ -57,7 +69,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     MAILING_SENT,
     MAILING_SENT_DLQ,
     PAYMENT_REQUESTS,
+    PAYMENT_REQUESTS_DLQ,
     NOTIFICATIONS,
+    NOTIFICATIONS_DLQ,
     PAYMENT_RESULTS,
     PAYMENT_RESULTS_DLQ,
 )

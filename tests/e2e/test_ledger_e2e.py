@@ -20,9 +20,9 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
-
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.messages import mailing_sent

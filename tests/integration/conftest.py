@@ -12,12 +12,12 @@ import httpx
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaProducer
+
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from ledger.settings import LedgerSettings
 from pricing.api.app import create_app as create_pricing_app
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from pricing.settings import PricingSettings
-
 from shared.kafka_admin import ensure_topics
 from tests.integration.databases import fresh_migrated_database
 

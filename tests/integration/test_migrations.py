@@ -5,9 +5,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
-
 from shared import migrations
 from tests.integration.databases import database_url, recreate_database
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
+
 from ledger.settings import LedgerSettings
 from payments.settings import PaymentsSettings
 from pricing.settings import PricingSettings
-from pydantic_settings import BaseSettings
-
 from shared.kafka_admin import KafkaAdminSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -13,7 +13,12 @@ from shared.database import create_engine
 from shared.messaging.consumer import Subscription, run_consumer
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
-from shared.topics import NOTIFICATIONS, PAYMENT_REQUESTS
+from shared.topics import (
+    NOTIFICATIONS,
+    NOTIFICATIONS_DLQ,
+    PAYMENT_REQUESTS,
+    PAYMENT_REQUESTS_DLQ,
+)
 
 
 async def run_worker(
@@ -28,7 +33,12 @@ async def run_worker(
         await asyncio.gather(
             run_consumer(
                 container.engine,
-                Subscription(PAYMENT_REQUESTS.name, settings.consumer_group, container.recorder()),
+                Subscription(
+                    PAYMENT_REQUESTS.name,
+                    settings.consumer_group,
+                    container.recorder(),
+                    dead_letter_topic=PAYMENT_REQUESTS_DLQ.name,
+                ),
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,
                 stop=stop,
@@ -76,6 +86,7 @@ async def run_notifier(settings: PaymentsSettings, stop: asyncio.Event) -> None:
                     NOTIFICATIONS.name,
                     settings.notifier_group,
                     NotificationRecorder(settings.notify_to, settings.notify_brand),
+                    dead_letter_topic=NOTIFICATIONS_DLQ.name,
                 ),
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,

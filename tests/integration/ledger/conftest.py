@@ -10,10 +10,10 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.settings import LedgerSettings
-
 from tests.integration.conftest import KAFKA, OPS_TOKEN
 
 _ids = itertools.count(1)

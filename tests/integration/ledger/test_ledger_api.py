@@ -4,10 +4,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from ledger.entrypoints import expire_due_reservations
-from ledger.settings import LedgerSettings
 from sqlalchemy import text
 
+from ledger.entrypoints import expire_due_reservations
+from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from tests.integration.ledger.conftest import balance, new_partner, unique
 

@@ -3,9 +3,9 @@
 import httpx
 import orjson
 import pytest
-from ledger.settings import LedgerSettings
 from sqlalchemy import text
 
+from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from tests.integration.ledger.conftest import (
     Publish,

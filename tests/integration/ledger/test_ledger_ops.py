@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
 from ledger.__main__ import cli
 from ledger.ops import broken_links, reingest_topic
 from ledger.rebuild import compare, rebuild
 from ledger.settings import LedgerSettings
-from sqlalchemy import text
-from typer.testing import CliRunner
-
 from shared.database import create_engine
 from tests.integration.ledger.conftest import (
     Publish,

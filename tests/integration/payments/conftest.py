@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import stripe
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from payments.gateways.stripe_gateway import create_client
-from payments.migrations import MIGRATIONS_DIR
-from payments.testing.stripe_server import LocalStripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.gateways.stripe_gateway import create_client
+from payments.migrations import MIGRATIONS_DIR
+from payments.testing.stripe_server import LocalStripe
 from shared.codec import decode, encode
 from shared.database import create_engine
 from shared.envelope import CloudEvent

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import stripe
 from aiokafka import AIOKafkaProducer
-from payments.testing.stripe_server import LocalStripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.testing.stripe_server import LocalStripe
 from tests.integration.conftest import KAFKA
 from tests.integration.payments.conftest import (
     STRIPE_KEY,

@@ -3,8 +3,8 @@
 import asyncio
 
 import asyncpg
-from payments.migrations import MIGRATIONS_DIR
 
+from payments.migrations import MIGRATIONS_DIR
 from shared import migrations
 from tests.integration.databases import database_url, recreate_database
 

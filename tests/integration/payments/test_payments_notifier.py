@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
-from payments.entrypoints import run_notifier
-from payments.notifier.service import Mailer
-from payments.settings import PaymentsSettings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.entrypoints import run_notifier
+from payments.notifier.service import Mailer
+from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.payments.conftest import publish, unique

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from payments.adapters import attempts
 from payments.domain.requests import PaymentRequest, end_to_end_id
 from payments.domain.sepa import collection_date, is_target_business_day
@@ -21,8 +23,6 @@ from payments.gateways.sepa_file import (
 from payments.gateways.sepa_xml import parse_bank_file
 from payments.settings import PaymentsSettings
 from payments.worker import PaymentDriver
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tests.integration.payments.conftest import attempt_row, outbox_results, unique
 
 TODAY = datetime.now(UTC).date()

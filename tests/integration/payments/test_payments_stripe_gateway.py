@@ -10,11 +10,11 @@ import pytest
 import stripe
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest
 from payments.gateways import GatewayUnavailable
 from payments.gateways.stripe_gateway import StripeGateway, create_client
-
 from tests.integration.conftest import free_port, serve_in_background
 from tests.integration.payments.conftest import intents_for, saved_method, unique
 

@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from payments.adapters import attempts
 from payments.api.app import create_app
 from payments.domain.outcomes import Outcome
@@ -21,9 +24,6 @@ from payments.gateways.stripe_gateway import StripeGateway
 from payments.settings import PaymentsSettings
 from payments.testing.stripe_server import LocalStripe
 from payments.worker import PaymentDriver
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tests.integration.conftest import free_port, serve_in_background
 from tests.integration.payments.conftest import (
     attempt_row,

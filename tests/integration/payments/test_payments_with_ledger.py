@@ -10,13 +10,13 @@ import httpx
 import pytest
 import stripe
 from aiosmtpd.controller import Controller
+from typer.testing import CliRunner
+
 from ledger.__main__ import cli
 from ledger.reconcile import compare, gateway_payments, ledger_payments
 from ledger.settings import LedgerSettings
 from payments.entrypoints import run_notifier, run_worker
 from payments.settings import PaymentsSettings
-from typer.testing import CliRunner
-
 from shared.database import create_engine
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)

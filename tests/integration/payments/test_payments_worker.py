@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest, idempotency_key
 from payments.entrypoints import run_worker
 from payments.gateways import GatewayUnavailable
 from payments.settings import PaymentsSettings
 from payments.testing.fake_gateway import FakeGateway
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from shared.codec import encode
 from tests.integration.conftest import KAFKA
 from tests.integration.payments.conftest import (
@@ -201,3 +201,23 @@ async def test_an_unreadable_request_is_kept_as_a_dead_letter(
     assert len(reasons) == 2
     assert reasons[0] == "'specversion' is a required property"
     assert reasons[1].startswith("$.data")
+
+    # ... and both go out on the dead-letter topic, unchanged, with their reasons.
+    dlq = AIOKafkaConsumer(
+        worker.requests_topic + ".dlq",
+        bootstrap_servers=KAFKA,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await dlq.start()
+    letters: list[tuple[bytes, str]] = []
+    try:
+        for _ in range(50):
+            for batch in (await dlq.getmany(timeout_ms=200)).values():
+                letters += [(m.value, dict(m.headers)["dlq.reason"].decode()) for m in batch]
+            if len(letters) >= 2:
+                break
+    finally:
+        await dlq.stop()
+    assert [reason for _, reason in letters] == reasons
+    assert letters[1][0] == wrong

@@ -6,10 +6,10 @@ from uuid import uuid4
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from pricing.api.app import create_app
 from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
-
 from tests.integration.databases import fresh_migrated_database
 
 

@@ -9,11 +9,11 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from pricing.adapters.postgres import PostgresPriceLists
 from pricing.bootstrap import PricingContainer
 from pricing.service import Conflict, PricingService, VersionCache
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tests.integration.pricing.conftest import new_id
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+
 from ledger.domain import (
     EVENT_TYPES,
     AutoPurchaseResumed,

@@ -4,6 +4,7 @@ charges become debt, which blocks new reservations until it is settled."""
 from __future__ import annotations
 
 import pytest
+
 from ledger.domain import (
     ChargeFailed,
     ChargeRequested,

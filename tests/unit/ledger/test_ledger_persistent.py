@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given as for_all
 from hypothesis import strategies as st
+
 from ledger.domain.persistent import PersistentMap, PersistentSet
 
 writes = st.lists(st.tuples(st.integers(0, 40), st.integers()), max_size=200)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given as for_all
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+
 from ledger.domain import (
     CorruptStream,
     CreditsGranted,

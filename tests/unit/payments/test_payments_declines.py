@@ -1,6 +1,7 @@
 """Soft declines may be asked again later (by the ledger); hard ones never."""
 
 import pytest
+
 from payments.domain.declines import card_decline_is_soft, card_failure, sepa_failure
 from payments.domain.outcomes import Outcome
 

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 from payments.domain.outcomes import Outcome
 from payments.messages import payment_result, result_id
-
 from shared.codec import decode, encode
 
 ATTEMPT = {

@@ -1,6 +1,7 @@
 """How an attempt's status moves on as answers arrive, in any order and more than once."""
 
 import pytest
+
 from payments.domain.outcomes import AttemptStatus, OutcomeStatus, is_final, transition
 
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import (
     PaymentRequest,

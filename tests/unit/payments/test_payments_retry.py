@@ -1,6 +1,7 @@
 """Back-off for a gateway that could not answer."""
 
 import pytest
+
 from payments.domain.retry import backoff_seconds
 
 

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+
 from payments.domain.sepa import (
     add_business_days,
     check_debit,

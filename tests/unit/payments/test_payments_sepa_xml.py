@@ -4,6 +4,8 @@ import xml.etree.ElementTree as ET
 from datetime import date
 
 import pytest
+from sepaxml.validation import ValidationError
+
 from payments.gateways.sepa_xml import (
     BankEntry,
     Collection,
@@ -12,7 +14,6 @@ from payments.gateways.sepa_xml import (
     message_id_of,
     parse_bank_file,
 )
-from sepaxml.validation import ValidationError
 
 CREDITOR = Creditor("M", "DE89370400440532013000", "COBADEFFXXX", "DE98ZZZ09999999999")
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.08"}

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 import stripe
+
 from payments.domain.outcomes import Outcome
 from payments.gateways import GatewayUnavailable
 from payments.gateways.stripe_gateway import outcome_of_intent, raise_if_unanswered

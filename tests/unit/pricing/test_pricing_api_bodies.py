@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 import pytest
-from pricing.api.bodies import decode_json
 
+from pricing.api.bodies import decode_json
 from shared.problems import Problem
 
 

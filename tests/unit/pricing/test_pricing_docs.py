@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pricing.api.bodies import decode_json
 from pricing.domain import PricingError
 from pricing.service import evaluate

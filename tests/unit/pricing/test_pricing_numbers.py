@@ -8,6 +8,7 @@ from decimal import Decimal, localcontext
 
 import babel.numbers
 import pytest
+
 from pricing.domain import (
     CREDITS,
     InvalidDefinition,

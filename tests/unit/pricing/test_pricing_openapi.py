@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+
 from pricing.api.app import create_app
 from pricing.domain import MODELS
 from pricing.service import evaluate

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from pricing.domain import (
     FlatPrice,
     InvalidDefinition,

@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pricing.domain import (
     evaluate,
     parse_price_list_version,

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from pricing.domain import InvalidDefinition, PriceList, PriceListVersion
 from pricing.service import (
     Conflict,
