@@ -200,8 +200,8 @@ async def _change(
     request: Request,
     caller: Caller,
     partner_id: str,
-    decide: Any,
-    respond: Any,
+    decide: Callable[[PartnerAccount], list[Event]],
+    respond: Callable[[PartnerAccount, list[Event]], dict[str, Any]],
     *,
     status: int = 200,
     idempotency: Idempotency | None = None,
@@ -211,12 +211,10 @@ async def _change(
     caller.require_partner(partner_id)
 
     def on_registered(state: PartnerAccount | None) -> list[Event]:
-        events: list[Event] = decide(_registered(partner_id, state))
-        return events
+        return decide(_registered(partner_id, state))
 
     def answer(state: PartnerAccount | None, events: list[Event]) -> tuple[int, dict[str, Any]]:
-        body: dict[str, Any] = respond(_registered(partner_id, state), events)
-        return status, body
+        return status, respond(_registered(partner_id, state), events)
 
     return await run_command(
         _container(request).engine,
@@ -494,7 +492,10 @@ async def release_reservation(
 
 
 async def _correct(
-    request: Request, caller: Caller, partner_id: str, decide: Callable[[PartnerAccount], Any]
+    request: Request,
+    caller: Caller,
+    partner_id: str,
+    decide: Callable[[PartnerAccount], list[Event]],
 ) -> Balance:
     """An ops correction of the account; answers with the balance after it."""
     caller.require_ops()
