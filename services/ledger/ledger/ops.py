@@ -6,6 +6,7 @@ Every command works on the database (and broker) named by the LEDGER_* settings.
 import asyncio
 import csv
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,9 +201,11 @@ async def reingest_topic(
     handler: AccountBatchHandler,
     since: datetime,
     batch_size: int = 1000,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Read a topic again from a time on and let every message through the normal path:
-    what was recorded already changes nothing, what is missing is recorded."""
+    what was recorded already changes nothing, what is missing is recorded.
+    `on_progress(done, total)` follows the work."""
     container = bootstrap(settings)
     topic = settings.topic_prefix + handler.topic
     consumer = AIOKafkaConsumer(
@@ -227,6 +230,7 @@ async def reingest_topic(
                 continue
             consumer.seek(tp, found.offset)
             todo[tp] = ends[tp]
+        total = sum(ends[tp] - starts[tp].offset for tp in todo)
         # A group of its own: the stored offsets of the live consumers are not moved.
         subscription = handler.subscription(
             f"reingest-{datetime.now(UTC).strftime('%Y%m%d%H%M%S%f')}"
@@ -245,6 +249,8 @@ async def reingest_topic(
             if records:
                 await apply_batch_until_done(container.engine, subscription, records)
                 seen += len(records)
+            if on_progress is not None:
+                on_progress(seen, total)
     finally:
         await consumer.stop()
         await container.close()
@@ -265,7 +271,16 @@ def reingest(
     }
     if topic not in handlers:
         raise typer.BadParameter(f"one of {sorted(handlers)}", param_hint="--topic")
-    count = _run(reingest_topic(settings, handlers[topic], _time(since)))
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"reading {topic} again", total=None)
+        count = _run(
+            reingest_topic(
+                settings,
+                handlers[topic],
+                _time(since),
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        )
     _run(container.close())
     console.print(f"read {count} messages of {topic} again")
 

@@ -193,11 +193,16 @@ async def test_reingesting_the_whole_topic_leaves_every_balance_as_it_was(
         from ledger.bootstrap import bootstrap
 
         container = bootstrap(ledger_settings)
+        progress: list[tuple[int, int]] = []
         count = await reingest_topic(
-            ledger_settings, container.mailing_sent_handler(), datetime(2020, 1, 1, tzinfo=UTC)
+            ledger_settings,
+            container.mailing_sent_handler(),
+            datetime(2020, 1, 1, tzinfo=UTC),
+            on_progress=lambda done, total: progress.append((done, total)),
         )
         await container.close()
         assert count >= 3
+        assert progress[-1] == (count, count)
         async with engine.connect() as connection:
             after = (
                 await connection.execute(text("SELECT partner_id, balance FROM partner_balances"))
