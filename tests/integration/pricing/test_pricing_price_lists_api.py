@@ -355,16 +355,20 @@ async def test_a_writer_that_read_before_another_committed_loses_on_the_primary_
     await create(client, credit_list(price_list_id))
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     second_has_read = asyncio.Event()
+    first_has_written = asyncio.Event()
 
     async def first() -> dict[str, Any]:
         async with container.sessionmaker() as session, session.begin():
             written = await container.service(session).add_version(
                 price_list_id, recipients_version("1.00", later)
             )
+            first_has_written.set()
             await second_has_read.wait()  # commit only after the other one has read
             return written
 
     async def second() -> dict[str, Any]:
+        # Read only once the first has written (not yet committed): the order is then fixed.
+        await first_has_written.wait()
         async with container.sessionmaker() as session, session.begin():
             service = PricingService(ReadsThenSignals(session, second_has_read), VersionCache())
             return await service.add_version(price_list_id, recipients_version("2.00", later))
