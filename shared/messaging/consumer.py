@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
 from shared.messaging.kafka import create_consumer
-from shared.messaging.outbox import Outbox, OutgoingMessage
+from shared.messaging.outbox import OutgoingMessage, Outbox
+from shared.messaging.runtime import sleep_or_stop
 from shared.topics import DLQ_REASON_HEADER, DLQ_SOURCE_HEADER
 
 log = structlog.get_logger(__name__)
@@ -96,13 +97,21 @@ async def apply_batch(
     return result
 
 
+class Stopped(Exception):
+    """Asked to stop before the batch could be recorded; nothing of it was committed."""
+
+
 async def apply_batch_until_done(
-    engine: AsyncEngine, subscription: Subscription, records: Sequence[IncomingRecord]
+    engine: AsyncEngine,
+    subscription: Subscription,
+    records: Sequence[IncomingRecord],
+    stop: asyncio.Event | None = None,
 ) -> BatchResult | None:
-    """Retry the same batch until it is recorded."""
+    """Retry the same batch until it is recorded, or raise `Stopped` once `stop` is set (the
+    batch is read again on the next start, since neither offset moved)."""
     retryable: tuple[type[BaseException], ...] = (DBAPIError, OSError, *subscription.retry_on)
     attempt = 0
-    while True:
+    while stop is None or not stop.is_set():
         attempt += 1
         try:
             return await apply_batch(engine, subscription, records)
@@ -110,7 +119,11 @@ async def apply_batch_until_done(
             subscription.on_retry(records)
             delay = min(10.0, 0.05 * 2 ** min(attempt, 8))
             log.warning("batch not recorded; retrying", attempt=attempt, delay=delay, error=exc)
-            await asyncio.sleep(delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                await sleep_or_stop(stop, delay)
+    raise Stopped()
 
 
 async def fetch_batch(
@@ -173,7 +186,10 @@ async def run_consumer(
             ]
             if not records:
                 continue
-            result = await apply_batch_until_done(engine, subscription, records)
+            try:
+                result = await apply_batch_until_done(engine, subscription, records, stop)
+            except Stopped:
+                break
             if result is not None:
                 CONSUMED.labels(subscription.topic, "applied").inc(result.applied)
                 CONSUMED.labels(subscription.topic, "duplicate").inc(result.duplicates)
