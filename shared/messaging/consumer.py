@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
 from shared.messaging.kafka import create_consumer
-from shared.messaging.outbox import OutgoingMessage, Outbox
+from shared.messaging.outbox import Outbox, OutgoingMessage
 from shared.messaging.runtime import sleep_or_stop
 from shared.topics import DLQ_REASON_HEADER, DLQ_SOURCE_HEADER
 
