@@ -90,13 +90,13 @@ from .partner_account import (
     reserve,
     settle_debt,
 )
-from .persistent import PersistentMap, PersistentSet
 from .policies import (
     AUTO_PURCHASE_BACKOFF,
     DEFAULT_MINIMUM_CHARGE_MINOR,
     MAX_AUTO_PURCHASE_FAILURES,
     PaymentStatus,
 )
+from .records import Record, RecordChange, RecordKind, record_change
 
 __all__ = [
     "AUTO_PURCHASE_BACKOFF",
@@ -139,8 +139,6 @@ __all__ = [
     "PaymentMethod",
     "PaymentResultConflict",
     "PaymentStatus",
-    "PersistentMap",
-    "PersistentSet",
     "Purchase",
     "PurchaseAlreadyInFlight",
     "PurchaseConflict",
@@ -149,6 +147,9 @@ __all__ = [
     "PurchaseRequested",
     "PurchaseReturned",
     "PurchaseSucceeded",
+    "Record",
+    "RecordChange",
+    "RecordKind",
     "Refused",
     "ReminderRearmed",
     "Reservation",
@@ -174,6 +175,7 @@ __all__ = [
     "event_to_dict",
     "expire_reservations",
     "grant_credits",
+    "record_change",
     "record_charge_failed",
     "record_charge_returned",
     "record_charge_succeeded",

@@ -20,7 +20,7 @@ Rules kept here, in one place:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar, assert_never
 
@@ -78,7 +78,6 @@ from .events import (
     ReservationReleased,
     SettledBy,
 )
-from .persistent import PersistentMap
 from .policies import DEFAULT_MINIMUM_CHARGE_MINOR, PaymentResult, PaymentStatus
 
 ReservationStatus = Literal["active", "captured", "released", "expired"]
@@ -114,7 +113,6 @@ class Charge:
 
     credits: int
     amount_minor: int
-    mailing_ids: tuple[str, ...]
     status: PaymentStatus = "requested"
 
 
@@ -123,12 +121,13 @@ class PartnerAccount:
     """State of one partner's account: what ``replay`` makes of its events.
 
     Never change it in place; ``apply`` returns a new one. ``version`` is the number of events
-    applied, which the event store uses for optimistic concurrency. Everything the account has
-    seen stays in ``reservations``, ``purchases`` and ``charges`` (for idempotency and late
-    payment results); which mailings were debited is not kept here (it would grow without
-    bound): the ledger's store refuses a second debit of one mailing. The ``*_in_flight`` /
-    ``active_*`` tuples index the few items still open, oldest first, so that commands need
-    not scan the history.
+    applied, which the event store uses for optimistic concurrency.
+
+    The state holds only what is still open, so its size does not grow with the account's
+    history: active ``holds``, purchases and charges waiting for their payment result (oldest
+    first). What is closed leaves the state; the commands that must know about a closed item
+    (an id used twice, a late or repeated payment result) are handed the ledger's record of it
+    (the ``recorded`` arguments), which the service layer reads from its tables.
     """
 
     partner_id: str
@@ -138,10 +137,9 @@ class PartnerAccount:
     currency: str
     credit_price_list_id: str
     mailing_price_list_id: str
-    customers: PersistentMap[str, str] = field(default_factory=PersistentMap)
+    customers: Mapping[str, str] = field(default_factory=dict)
     balance: int = 0
-    reservations: PersistentMap[str, Reservation] = field(default_factory=PersistentMap)
-    active_reservation_ids: tuple[str, ...] = ()
+    holds: Mapping[str, Reservation] = field(default_factory=dict)
     held: int = 0
     debt_credits: int = 0
     debt_minor: int = 0
@@ -152,13 +150,11 @@ class PartnerAccount:
     auto_purchase_failures: int = 0
     auto_purchase_suspended: bool = False
     auto_purchase_retry_not_before: datetime | None = None
-    purchases: PersistentMap[str, Purchase] = field(default_factory=PersistentMap)
-    purchases_in_flight: tuple[str, ...] = ()
+    purchases_in_flight: Mapping[str, Purchase] = field(default_factory=dict)
     uncharged_credits: int = 0
     uncharged_minor: int = 0
     uncharged_mailing_ids: tuple[str, ...] = ()
-    charges: PersistentMap[str, Charge] = field(default_factory=PersistentMap)
-    charges_in_flight: tuple[str, ...] = ()
+    charges_in_flight: Mapping[str, Charge] = field(default_factory=dict)
     payment_method: PaymentMethod | None = None
     version: int = 0
 
@@ -464,10 +460,10 @@ def debit_mailing(
         raise UnknownCustomer(customer_id)
 
     events = expire_reservations(account, now)
-    holds = _fold(account, events).reservations
+    holds = _fold(account, events).holds
     hold = holds.get(reservation_id) if reservation_id is not None else None
     captured = released = 0
-    if hold is not None and hold.status == "active":
+    if hold is not None:
         captured = min(credits, hold.credits)
         released = hold.credits - captured
     events.append(
@@ -514,8 +510,11 @@ def reserve(
     ttl_seconds: int,
     now: datetime,
     mailing_id: str | None = None,
+    recorded: Reservation | None = None,
 ) -> list[Event]:
     """Hold ``credits`` for a planned mailing for ``ttl_seconds``.
+
+    ``recorded`` is the ledger's record of a closed reservation with this id, if there is one.
 
     Refused while the partner is in debt, and (prepaid) when fewer credits are available.
     On demand there is no balance to hold: the reservation only passes the debt check.
@@ -528,7 +527,7 @@ def reserve(
     _text(reservation_id, "reservation_id")
     _positive(credits, "credits")
     _positive(ttl_seconds, "ttl_seconds")
-    existing = account.reservations.get(reservation_id)
+    existing = account.holds.get(reservation_id) or recorded
     if existing is not None:
         if existing.credits == credits and existing.mailing_id == mailing_id:
             return []
@@ -550,11 +549,14 @@ def reserve(
     return events
 
 
-def release(state: PartnerAccount | None, *, reservation_id: str) -> list[Event]:
+def release(
+    state: PartnerAccount | None, *, reservation_id: str, recorded: Reservation | None = None
+) -> list[Event]:
     """Give a hold back. Releasing a hold that is already released or expired changes nothing;
-    one that a mailing captured is no longer the caller's to release."""
+    one that a mailing captured is no longer the caller's to release. ``recorded`` is the
+    ledger's record of the reservation once it is closed."""
     account = _registered(state)
-    hold = account.reservations.get(reservation_id)
+    hold = account.holds.get(reservation_id) or recorded
     if hold is None:
         raise UnknownReservation(reservation_id)
     if hold.status in ("released", "expired"):
@@ -570,10 +572,8 @@ def expire_reservations(state: PartnerAccount | None, now: datetime) -> list[Eve
     _aware(now)
     return [
         ReservationExpired(reservation_id=rid, credits=hold.credits)
-        for rid in account.active_reservation_ids
-        if policies.reservation_expired(
-            expires_at=(hold := account.reservations[rid]).expires_at, now=now
-        )
+        for rid, hold in account.holds.items()
+        if policies.reservation_expired(expires_at=hold.expires_at, now=now)
     ]
 
 
@@ -590,7 +590,7 @@ def _auto_purchase_blocker(account: PartnerAccount, now: datetime) -> LedgerErro
         return AutoPurchaseNotAllowed("auto-purchase is suspended after declined payments")
     in_flight = account.purchases_in_flight
     if in_flight:
-        return PurchaseAlreadyInFlight(in_flight[0])
+        return PurchaseAlreadyInFlight(next(iter(in_flight)))
     retry = account.auto_purchase_retry_not_before
     if retry is not None and now < retry:
         return AutoPurchaseNotAllowed("backing off after a declined payment", retry)
@@ -630,8 +630,11 @@ def request_purchase(
     reason: PurchaseReason,
     actor: str,
     now: datetime,
+    recorded: Purchase | None = None,
 ) -> list[Event]:
     """Ask the payment worker to buy ``credits`` for ``amount_minor``.
+
+    ``recorded`` is the ledger's record of a closed purchase with this id, if there is one.
 
     The same purchase id with the same values again changes nothing (an HTTP retry with the
     same Idempotency-Key); with other values it is a conflict. An automatic purchase is refused
@@ -646,7 +649,7 @@ def request_purchase(
     _choice(reason, ("auto", "manual"), "reason")
     _text(actor, "actor")
     _text(price_list_id, "price_list_id")
-    existing = account.purchases.get(purchase_id)
+    existing = account.purchases_in_flight.get(purchase_id) or recorded
     if existing is not None:
         if (existing.credits, existing.amount_minor, existing.reason, account.currency) == (
             credits,
@@ -683,7 +686,8 @@ _P = TypeVar("_P", Purchase, Charge)
 
 
 def _payment_for_result(
-    payments: Mapping[str, _P],
+    in_flight: Mapping[str, _P],
+    recorded: _P | None,
     payment_id: str,
     result: PaymentResult,
     kind: str,
@@ -692,9 +696,10 @@ def _payment_for_result(
     """The purchase or charge a payment result applies to; ``None`` for a repeated result.
 
     Shared by purchases and charges: both follow requested -> succeeded | failed, and
-    succeeded -> returned, and results may arrive more than once.
+    succeeded -> returned, and results may arrive more than once. A payment still waiting is
+    in the state; a closed one is known only from the ledger's record (``recorded``).
     """
-    payment = payments.get(payment_id)
+    payment = in_flight.get(payment_id) or recorded
     if payment is None:
         raise not_found(payment_id)
     action = policies.payment_result_action(status=payment.status, result=result)
@@ -705,22 +710,32 @@ def _payment_for_result(
     return payment
 
 
-def _purchase(account: PartnerAccount, purchase_id: str, result: PaymentResult) -> Purchase | None:
-    return _payment_for_result(account.purchases, purchase_id, result, "purchase", UnknownPurchase)
+def _purchase(
+    account: PartnerAccount, purchase_id: str, result: PaymentResult, recorded: Purchase | None
+) -> Purchase | None:
+    return _payment_for_result(
+        account.purchases_in_flight, recorded, purchase_id, result, "purchase", UnknownPurchase
+    )
 
 
-def _charge(account: PartnerAccount, charge_id: str, result: PaymentResult) -> Charge | None:
-    return _payment_for_result(account.charges, charge_id, result, "charge", UnknownCharge)
+def _charge(
+    account: PartnerAccount, charge_id: str, result: PaymentResult, recorded: Charge | None
+) -> Charge | None:
+    return _payment_for_result(
+        account.charges_in_flight, recorded, charge_id, result, "charge", UnknownCharge
+    )
 
 
-def record_purchase_succeeded(state: PartnerAccount | None, *, purchase_id: str) -> list[Event]:
+def record_purchase_succeeded(
+    state: PartnerAccount | None, *, purchase_id: str, recorded: Purchase | None = None
+) -> list[Event]:
     """The payment went through: the credits are added. A repeated result changes nothing.
 
     A success also ends any back-off, and a succeeded manual purchase resumes a suspended
     auto-purchase: it shows that the partner's payment works again.
     """
     account = _registered(state)
-    purchase = _purchase(account, purchase_id, "succeeded")
+    purchase = _purchase(account, purchase_id, "succeeded", recorded)
     if purchase is None:
         return []
     events: list[Event] = [
@@ -741,6 +756,7 @@ def record_purchase_failed(
     code: str | None,
     retryable: bool,
     now: datetime,
+    recorded: Purchase | None = None,
 ) -> list[Event]:
     """The payment was declined. A repeated result changes nothing.
 
@@ -752,7 +768,7 @@ def record_purchase_failed(
     """
     account = _registered(state)
     _aware(now)
-    purchase = _purchase(account, purchase_id, "failed")
+    purchase = _purchase(account, purchase_id, "failed", recorded)
     if purchase is None:
         return []
     # Only a decline of auto-purchase as it runs now counts; one that is off or already
@@ -792,13 +808,18 @@ def record_purchase_failed(
 
 
 def record_purchase_returned(
-    state: PartnerAccount | None, *, purchase_id: str, reason: str | None, code: str | None
+    state: PartnerAccount | None,
+    *,
+    purchase_id: str,
+    reason: str | None,
+    code: str | None,
+    recorded: Purchase | None = None,
 ) -> list[Event]:
     """A succeeded payment was reversed (SEPA return, chargeback): its credits are taken back,
     even below zero. Auto-purchase is suspended: buying again with a payment method that was
     just reversed would repeat the loss. A repeated result changes nothing."""
     account = _registered(state)
-    purchase = _purchase(account, purchase_id, "returned")
+    purchase = _purchase(account, purchase_id, "returned", recorded)
     if purchase is None:
         return []
     events: list[Event] = [
@@ -823,10 +844,12 @@ def record_purchase_returned(
 # --- on-demand charges and debt --------------------------------------------------------------
 
 
-def record_charge_succeeded(state: PartnerAccount | None, *, charge_id: str) -> list[Event]:
+def record_charge_succeeded(
+    state: PartnerAccount | None, *, charge_id: str, recorded: Charge | None = None
+) -> list[Event]:
     """The on-demand charge went through. A repeated result changes nothing."""
     account = _registered(state)
-    charge = _charge(account, charge_id, "succeeded")
+    charge = _charge(account, charge_id, "succeeded", recorded)
     if charge is None:
         return []
     return [
@@ -843,24 +866,34 @@ def _debt(charge_id: str, charge: Charge) -> DebtRecorded:
 
 
 def record_charge_failed(
-    state: PartnerAccount | None, *, charge_id: str, reason: str | None, code: str | None
+    state: PartnerAccount | None,
+    *,
+    charge_id: str,
+    reason: str | None,
+    code: str | None,
+    recorded: Charge | None = None,
 ) -> list[Event]:
     """The charge was declined: its amount becomes debt, which blocks new reservations.
     A repeated result changes nothing."""
     account = _registered(state)
-    charge = _charge(account, charge_id, "failed")
+    charge = _charge(account, charge_id, "failed", recorded)
     if charge is None:
         return []
     return [ChargeFailed(charge_id=charge_id, reason=reason, code=code), _debt(charge_id, charge)]
 
 
 def record_charge_returned(
-    state: PartnerAccount | None, *, charge_id: str, reason: str | None, code: str | None
+    state: PartnerAccount | None,
+    *,
+    charge_id: str,
+    reason: str | None,
+    code: str | None,
+    recorded: Charge | None = None,
 ) -> list[Event]:
     """A succeeded charge was reversed later (SEPA return, chargeback): it becomes debt.
     A repeated result changes nothing."""
     account = _registered(state)
-    charge = _charge(account, charge_id, "returned")
+    charge = _charge(account, charge_id, "returned", recorded)
     if charge is None:
         return []
     returned = ChargeReturned(
@@ -899,58 +932,37 @@ def settle_debt(
 _T = TypeVar("_T", Reservation, Purchase, Charge)
 
 
-def _existing(items: Mapping[str, _T], key: str, what: str, event: Event) -> _T:
-    item = items.get(key)
-    if item is None:
-        raise CorruptStream(f"{type(event).__name__} names unknown {what} {key!r}")
-    return item
-
-
-def _without(ids: tuple[str, ...], key: str) -> tuple[str, ...]:
-    return tuple(i for i in ids if i != key)
+def _without(items: Mapping[str, _T], key: str, what: str, event: Event) -> dict[str, _T]:
+    """``items`` less ``key``, which must be there: a closing event names an open item."""
+    if key not in items:
+        raise CorruptStream(f"{type(event).__name__} names no open {what} {key!r}")
+    return {k: v for k, v in items.items() if k != key}
 
 
 def _close_hold(
-    state: PartnerAccount,
-    reservation_id: str,
-    status: ReservationStatus,
-    credits: int,
-    event: Event,
+    state: PartnerAccount, reservation_id: str, credits: int, event: Event
 ) -> PartnerAccount:
-    hold = _existing(state.reservations, reservation_id, "reservation", event)
-    if hold.status != "active" or hold.credits != credits:
+    hold = state.holds.get(reservation_id)
+    if hold is None or hold.credits != credits:
         raise CorruptStream(
-            f"{type(event).__name__} does not match reservation {reservation_id!r} "
-            f"({hold.status}, {hold.credits} credits)"
+            f"{type(event).__name__} does not match an active reservation {reservation_id!r}"
         )
     return _evolve(
         state,
-        reservations=state.reservations.set(reservation_id, replace(hold, status=status)),
-        active_reservation_ids=_without(state.active_reservation_ids, reservation_id),
+        holds=_without(state.holds, reservation_id, "reservation", event),
         held=state.held - hold.credits,
     )
 
 
-def _purchase_result(
-    state: PartnerAccount, pid: str, status: PaymentStatus, event: Event
-) -> tuple[PartnerAccount, Purchase]:
-    purchase = replace(_existing(state.purchases, pid, "purchase", event), status=status)
-    state = _evolve(
-        state,
-        purchases=state.purchases.set(pid, purchase),
-        purchases_in_flight=_without(state.purchases_in_flight, pid),
-    )
-    return state, purchase
-
-
-def _charge_result(
-    state: PartnerAccount, cid: str, status: PaymentStatus, event: Event
-) -> PartnerAccount:
-    charge = replace(_existing(state.charges, cid, "charge", event), status=status)
+def _close_purchase(state: PartnerAccount, pid: str, event: Event) -> PartnerAccount:
     return _evolve(
-        state,
-        charges=state.charges.set(cid, charge),
-        charges_in_flight=_without(state.charges_in_flight, cid),
+        state, purchases_in_flight=_without(state.purchases_in_flight, pid, "purchase", event)
+    )
+
+
+def _close_charge(state: PartnerAccount, cid: str, event: Event) -> PartnerAccount:
+    return _evolve(
+        state, charges_in_flight=_without(state.charges_in_flight, cid, "charge", event)
     )
 
 
@@ -959,7 +971,7 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
         if e.reservation_id is None:
             raise CorruptStream(f"MailingDebited {e.mailing_id!r} used a hold without naming it")
         hold_credits = e.captured_credits + e.released_credits
-        state = _close_hold(state, e.reservation_id, "captured", hold_credits, e)
+        state = _close_hold(state, e.reservation_id, hold_credits, e)
     if e.charge_minor is None:
         return _evolve(state, balance=state.balance - e.credits)
     return _evolve(
@@ -1000,7 +1012,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case PartnerRegistered():
             raise CorruptStream("PartnerRegistered must be the first event of a stream")
         case CustomerAttached(customer_id=cid, name=name):
-            return _evolve(state, customers=state.customers.set(cid, name))
+            return _evolve(state, customers={**state.customers, cid: name})
         case BillingSettingsChanged():
             return _apply_settings(state, event)
         case MailingDebited():
@@ -1010,15 +1022,12 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
                 credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
             )
             return _evolve(
-                state,
-                reservations=state.reservations.set(rid, hold),
-                active_reservation_ids=(*state.active_reservation_ids, rid),
-                held=state.held + event.credits,
+                state, holds={**state.holds, rid: hold}, held=state.held + event.credits
             )
         case ReservationReleased(reservation_id=rid, credits=credits):
-            return _close_hold(state, rid, "released", credits, event)
+            return _close_hold(state, rid, credits, event)
         case ReservationExpired(reservation_id=rid, credits=credits):
-            return _close_hold(state, rid, "expired", credits, event)
+            return _close_hold(state, rid, credits, event)
         case LowBalanceReached():
             return _evolve(state, reminder_armed=False)
         case ReminderRearmed():
@@ -1028,21 +1037,19 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
                 credits=event.credits, amount_minor=event.amount_minor, reason=event.reason
             )
             return _evolve(
-                state,
-                purchases=state.purchases.set(pid, purchase),
-                purchases_in_flight=(*state.purchases_in_flight, pid),
+                state, purchases_in_flight={**state.purchases_in_flight, pid: purchase}
             )
         case PurchaseSucceeded(purchase_id=pid):
-            state, purchase = _purchase_result(state, pid, "succeeded", event)
+            state = _close_purchase(state, pid, event)
             # A payment that went through ends the streak of declines and its back-off.
             return _evolve(
                 state,
-                balance=state.balance + purchase.credits,
+                balance=state.balance + event.credits,
                 auto_purchase_failures=0,
                 auto_purchase_retry_not_before=None,
             )
         case PurchaseFailed(purchase_id=pid, consecutive_failures=failures):
-            state, _ = _purchase_result(state, pid, "failed", event)
+            state = _close_purchase(state, pid, event)
             if failures is None:
                 return state
             return _evolve(
@@ -1050,9 +1057,9 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
                 auto_purchase_failures=failures,
                 auto_purchase_retry_not_before=event.retry_not_before,
             )
-        case PurchaseReturned(purchase_id=pid):
-            state, purchase = _purchase_result(state, pid, "returned", event)
-            return _evolve(state, balance=state.balance - purchase.credits)
+        case PurchaseReturned():
+            # The purchase closed when it succeeded; the event carries what is taken back.
+            return _evolve(state, balance=state.balance - event.credits)
         case AutoPurchaseSuspended(failures=failures):
             return _evolve(
                 state,
@@ -1067,26 +1074,19 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case CreditsAdjusted(delta=delta):
             return _evolve(state, balance=state.balance + delta)
         case ChargeRequested(charge_id=cid):
-            charge = Charge(
-                credits=event.credits,
-                amount_minor=event.amount_minor,
-                mailing_ids=event.mailing_ids,
-            )
+            charge = Charge(credits=event.credits, amount_minor=event.amount_minor)
             # A charge takes everything that was waiting.
             return _evolve(
                 state,
-                charges=state.charges.set(cid, charge),
-                charges_in_flight=(*state.charges_in_flight, cid),
+                charges_in_flight={**state.charges_in_flight, cid: charge},
                 uncharged_credits=0,
                 uncharged_minor=0,
                 uncharged_mailing_ids=(),
             )
-        case ChargeSucceeded(charge_id=cid):
-            return _charge_result(state, cid, "succeeded", event)
-        case ChargeFailed(charge_id=cid):
-            return _charge_result(state, cid, "failed", event)
-        case ChargeReturned(charge_id=cid):
-            return _charge_result(state, cid, "returned", event)
+        case ChargeSucceeded(charge_id=cid) | ChargeFailed(charge_id=cid):
+            return _close_charge(state, cid, event)
+        case ChargeReturned():
+            return state  # closed when it succeeded; the debt follows as DebtRecorded
         case DebtRecorded():
             return _evolve(
                 state,
