@@ -6,6 +6,7 @@ database says exactly which messages took effect, whatever Kafka's committed off
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -161,8 +162,12 @@ class ReadBatch:
     dead_letters: list[DeadLetter]
 
 
+class MessageClaims(Protocol):
+    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]: ...
+
+
 async def read_new_events(
-    inbox: Inbox, topic: str, records: Sequence[IncomingRecord], types: Collection[str]
+    inbox: MessageClaims, topic: str, records: Sequence[IncomingRecord], types: Collection[str]
 ) -> ReadBatch:
     """Decode each record; one that is not a valid event of `types` becomes a dead letter, and
     an event whose id the inbox has seen (a redelivery, or twice in this batch) is dropped."""

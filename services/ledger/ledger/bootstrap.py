@@ -1,13 +1,17 @@
 """The composition root: settings in, wired adapters out. Tests build one with their settings."""
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ledger.adapters.pricing_client import PricingClient
-from ledger.ingest import MailingSentHandler
-from ledger.payment_results import PaymentResultHandler
+from ledger.adapters.unit_of_work import unit_of_work
+from ledger.consumers import AccountConsumer
+from ledger.service_layer.mailing_sent import MailingSentHandler
+from ledger.service_layer.payment_results import PaymentResultHandler
+from ledger.service_layer.ports import UnitOfWork
 from ledger.settings import LedgerSettings
 from shared.database import create_engine, sessionmaker_for
 
@@ -20,11 +24,16 @@ class LedgerContainer:
     http: httpx.AsyncClient
     pricing: PricingClient
 
-    def mailing_sent_handler(self) -> MailingSentHandler:
-        return MailingSentHandler(self.pricing, self.settings.minimum_charge_minor)
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A new transaction over every store; commits when the block ends normally."""
+        return unit_of_work(self.engine, snapshot_interval=self.settings.snapshot_interval)
 
-    def payment_result_handler(self) -> PaymentResultHandler:
-        return PaymentResultHandler()
+    def mailing_sent_consumer(self) -> AccountConsumer:
+        handler = MailingSentHandler(self.pricing, self.settings.minimum_charge_minor)
+        return AccountConsumer(handler, self.settings.snapshot_interval)
+
+    def payment_result_consumer(self) -> AccountConsumer:
+        return AccountConsumer(PaymentResultHandler(), self.settings.snapshot_interval)
 
     async def close(self) -> None:
         await self.http.aclose()

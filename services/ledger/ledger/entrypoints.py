@@ -5,12 +5,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.bootstrap import bootstrap
-from ledger.domain import PartnerAccount, expire_reservations
-from ledger.service import Command, run_command
+from ledger.adapters.views.reservations import partners_with_expired_holds
+from ledger.bootstrap import LedgerContainer, bootstrap
+from ledger.domain import Event, PartnerAccount, Record, expire_reservations
+from ledger.service_layer.commands import Command, run_command
 from ledger.settings import LedgerSettings
 from shared.messaging.consumer import run_consumer
 from shared.messaging.kafka import create_producer
@@ -28,45 +27,40 @@ def group_for(settings: LedgerSettings, topic: str) -> str:
 async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
     """Consume mailing.sent and payments.results until `stop` is set."""
     container = bootstrap(settings)
-    handlers = [container.mailing_sent_handler(), container.payment_result_handler()]
+    consumers = [container.mailing_sent_consumer(), container.payment_result_consumer()]
     try:
         await asyncio.gather(
             *[
                 run_consumer(
                     container.engine,
-                    handler.subscription(group_for(settings, handler.topic)),
+                    consumer.subscription(group_for(settings, consumer.topic)),
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,
                     stop=stop,
                 )
-                for handler in handlers
+                for consumer in consumers
             ]
         )
     finally:
         await container.close()
 
 
-_DUE = text(
-    "SELECT DISTINCT partner_id FROM reservations WHERE status = 'active' AND expires_at <= :now"
-    " LIMIT 1000"
-)
-
-
-async def expire_due_reservations(engine: AsyncEngine, now: datetime) -> int:
+async def expire_due_reservations(container: LedgerContainer, now: datetime) -> int:
     """Expire every hold whose time is up; returns how many partners were swept."""
-    async with engine.connect() as connection:
-        partners = [row[0] for row in await connection.execute(_DUE, {"now": now})]
+    partners = await partners_with_expired_holds(container.engine, now)
 
-    def respond(_: PartnerAccount | None, events: list[Any]) -> tuple[int, dict[str, Any]]:
+    def respond(
+        _: PartnerAccount | None, events: list[Event], __: Record | None
+    ) -> tuple[int, dict[str, Any]]:
         return 200, {"expired": len(events)}
 
     for partner_id in partners:
         await run_command(
-            engine,
+            container.unit_of_work,
             Command(
                 partner_id,
-                lambda state: expire_reservations(state, now) if state else [],
+                lambda state, _: expire_reservations(state, now) if state else [],
                 {"causation_id": f"expiry:{now.isoformat()}", "actor": "expiry"},
                 respond,
             ),
@@ -75,10 +69,12 @@ async def expire_due_reservations(engine: AsyncEngine, now: datetime) -> int:
     return len(partners)
 
 
-async def run_expiry(engine: AsyncEngine, stop: asyncio.Event, every_seconds: float = 5.0) -> None:
+async def run_expiry(
+    container: LedgerContainer, stop: asyncio.Event, every_seconds: float = 5.0
+) -> None:
     while not stop.is_set():
         try:
-            await expire_due_reservations(engine, datetime.now(UTC))
+            await expire_due_reservations(container, datetime.now(UTC))
         except Exception:
             log.exception("reservation expiry failed; will try again")
         await sleep_or_stop(stop, every_seconds)
@@ -98,7 +94,7 @@ async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) ->
                 stop=stop,
                 topic_prefix=settings.topic_prefix,
             ),
-            run_expiry(container.engine, stop),
+            run_expiry(container, stop),
         )
     finally:
         await producer.stop()

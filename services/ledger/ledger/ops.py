@@ -21,11 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.bootstrap import bootstrap
-from ledger.changes import AccountBatchHandler
+from ledger.consumers import AccountConsumer
 from ledger.rebuild import compare, rebuild
 from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
 from ledger.reconcile import compare as compare_payments
-from ledger.service import read_account
+from ledger.service_layer.commands import read_account
 from ledger.settings import LedgerSettings
 from shared.codec import parse_time
 from shared.kafka_admin import partitions_of
@@ -198,7 +198,7 @@ def audit_verify() -> None:
 
 async def reingest_topic(
     settings: LedgerSettings,
-    handler: AccountBatchHandler,
+    handler: AccountConsumer,
     since: datetime,
     batch_size: int = 1000,
     on_progress: Callable[[int, int], None] | None = None,
@@ -267,7 +267,7 @@ def reingest(
     settings = LedgerSettings()
     container = bootstrap(settings)
     handlers = {
-        h.topic: h for h in (container.mailing_sent_handler(), container.payment_result_handler())
+        h.topic: h for h in (container.mailing_sent_consumer(), container.payment_result_consumer())
     }
     if topic not in handlers:
         raise typer.BadParameter(f"one of {sorted(handlers)}", param_hint="--topic")
@@ -295,7 +295,9 @@ def balance(
     async def main() -> Any:
         container = bootstrap(LedgerSettings())
         try:
-            return await read_account(container.engine, partner, _time(as_of) if as_of else None)
+            return await read_account(
+                container.unit_of_work, partner, _time(as_of) if as_of else None
+            )
         finally:
             await container.close()
 

@@ -12,17 +12,21 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.adapters.projections import AccountChange, Projections
+from ledger.adapters.projections import PostgresProjections
 from ledger.domain import Event, PartnerAccount, apply, event_from_dict
+from ledger.service_layer.ports import AccountChange
 
-PROJECTION_TABLES = ("partner_balances", "partner_history", "reservations")
-
-# What identifies a row of each table, for the comparison.
+# What identifies a row of each read model, for the comparison.
 _KEYS = {
     "partner_balances": "partner_id",
     "partner_history": "partner_id, version",
+    "partners": "partner_id",
+    "customers": "partner_id, customer_id",
     "reservations": "partner_id, reservation_id",
+    "purchases": "partner_id, purchase_id",
+    "charges": "partner_id, charge_id",
 }
+PROJECTION_TABLES = tuple(_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ async def rebuild(engine: AsyncEngine, schema: str) -> int:
                 text(f'CREATE TABLE "{schema}".{table} (LIKE public.{table} INCLUDING ALL)')
             )
         await connection.execute(text(f'SET LOCAL search_path TO "{schema}"'))
-        projections = Projections(connection)
+        projections = PostgresProjections(connection)
         async with engine.connect() as reader:
             async for stream in _streams(reader):
                 state: PartnerAccount | None = None

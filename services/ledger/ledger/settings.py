@@ -27,5 +27,7 @@ class LedgerSettings(BaseSettings):
     # The payment gateway's API, read by `ops reconcile` (never charged from the ledger).
     stripe_api_key: str = "sk_test_local"
     stripe_api_base: str = "http://127.0.0.1:8420"
+    # A snapshot of an account is kept every this many events: loading reads at most this many.
+    snapshot_interval: int = Field(default=100, ge=1)
     relay_batch_size: int = 500
     relay_poll_seconds: float = 0.2

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import text
 
+from ledger.bootstrap import bootstrap
 from ledger.entrypoints import expire_due_reservations
 from ledger.settings import LedgerSettings
-from shared.database import create_engine
 from tests.integration.ledger.conftest import balance, new_partner, unique
 
 
@@ -216,11 +216,12 @@ async def test_an_unused_hold_expires_and_its_credits_are_available_again(
     assert held.status_code == 201, held.text
     assert (await balance(ledger_api, partner_id))["available"] == 600
 
-    engine = create_engine(ledger_settings.database_url)
+    container = bootstrap(ledger_settings)
+    engine = container.engine
     try:
-        assert await expire_due_reservations(engine, datetime.now(UTC)) == 0  # not yet
+        assert await expire_due_reservations(container, datetime.now(UTC)) == 0  # not yet
         later = datetime.now(UTC) + timedelta(seconds=2)
-        assert await expire_due_reservations(engine, later) >= 1
+        assert await expire_due_reservations(container, later) >= 1
         async with engine.connect() as connection:
             queued = (
                 await connection.execute(
@@ -232,7 +233,7 @@ async def test_an_unused_hold_expires_and_its_credits_are_available_again(
                 )
             ).scalar_one()
     finally:
-        await engine.dispose()
+        await container.close()
     assert (await balance(ledger_api, partner_id))["available"] == 1000
     reservation = await ledger_api.get(f"/v1/partners/{partner_id}/reservations/soon-gone")
     assert reservation.json()["status"] == "expired"

@@ -196,7 +196,7 @@ async def test_reingesting_the_whole_topic_leaves_every_balance_as_it_was(
         progress: list[tuple[int, int]] = []
         count = await reingest_topic(
             ledger_settings,
-            container.mailing_sent_handler(),
+            container.mailing_sent_consumer(),
             datetime(2020, 1, 1, tzinfo=UTC),
             on_progress=lambda done, total: progress.append((done, total)),
         )

@@ -128,7 +128,7 @@ def test_requesting_a_due_purchase_records_it_with_a_derived_id() -> None:
 
 def test_at_most_one_purchase_is_in_flight() -> None:
     state = auto(0, purchase_requested("pur-1", CHUNK))
-    assert state.purchases_in_flight == ("pur-1",)
+    assert list(state.purchases_in_flight) == ["pur-1"]
     assert auto_purchase_due(state, T0) is None
     with pytest.raises(PurchaseAlreadyInFlight, match="pur-1"):
         request_auto(state, CHUNK)
@@ -159,7 +159,8 @@ def test_a_manual_purchase_is_allowed_while_an_automatic_one_is_in_flight() -> N
 def test_repeating_a_request_changes_nothing_and_reusing_its_id_is_a_conflict() -> None:
     state = auto(0)
     state = replay(request_auto(state, CHUNK), state)
-    purchase_id = state.purchases_in_flight[0]
+    assert len(state.purchases_in_flight) == 1
+    purchase_id = next(iter(state.purchases_in_flight))
     repeat = request_purchase(
         state,
         purchase_id=purchase_id,

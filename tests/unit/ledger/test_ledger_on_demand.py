@@ -27,6 +27,7 @@ from ledger.domain import (
     settle_debt,
 )
 
+from .records import charge_record, records_of
 from .scenarios import CARD, ON_DEMAND, T0, debit, debited, given
 
 
@@ -57,7 +58,13 @@ def test_a_mailing_is_charged_at_once_and_leaves_the_balance_alone() -> None:
     ]
     state = replay(events, state)
     assert (state.balance, state.uncharged_credits, state.uncharged_minor) == (0, 0, 0)
-    assert state.charges_in_flight == ("partner-1:charge:m-1",)
+    assert list(state.charges_in_flight) == ["partner-1:charge:m-1"]
+    in_flight = state.charges_in_flight["partner-1:charge:m-1"]
+    assert (in_flight.credits, in_flight.amount_minor, in_flight.status) == (
+        5_250,
+        2_100,
+        "requested",
+    )
 
 
 def test_amounts_below_the_minimum_are_carried_into_the_next_charge() -> None:
@@ -98,26 +105,42 @@ def test_an_on_demand_debit_needs_its_price() -> None:
 
 
 def test_a_succeeded_charge_is_recorded_once() -> None:
-    state = on_demand(charge(CHARGE, 5_250, 2_100, "m-1"))
+    history: list[Event] = [charge(CHARGE, 5_250, 2_100, "m-1")]
+    state = on_demand(*history)
     events = record_charge_succeeded(state, charge_id=CHARGE)
     assert events == [ChargeSucceeded(charge_id=CHARGE, credits=5_250, amount_minor=2_100)]
     state = replay(events, state)
-    assert record_charge_succeeded(state, charge_id=CHARGE) == []
-    assert state.charges_in_flight == ()
+    history += events
+    records = records_of(history)
+    recorded = charge_record(records, CHARGE)
+    assert recorded is not None
+    assert recorded.status == "succeeded"
+    assert record_charge_succeeded(state, charge_id=CHARGE, recorded=recorded) == []
+    assert dict(state.charges_in_flight) == {}
     with pytest.raises(UnknownCharge):
-        record_charge_succeeded(state, charge_id="nope")
+        record_charge_succeeded(state, charge_id="nope", recorded=charge_record(records, "nope"))
 
 
 def test_a_failed_charge_becomes_debt_that_blocks_reservations_until_settled() -> None:
-    state = on_demand(charge(CHARGE, 5_250, 2_100, "m-1"))
+    history: list[Event] = [charge(CHARGE, 5_250, 2_100, "m-1")]
+    state = on_demand(*history)
     events = record_charge_failed(state, charge_id=CHARGE, reason="expired card", code="expired")
     assert events == [
         ChargeFailed(charge_id=CHARGE, reason="expired card", code="expired"),
         DebtRecorded(charge_id=CHARGE, credits=5_250, amount_minor=2_100),
     ]
     state = replay(events, state)
+    history += events
     assert (state.debt_credits, state.debt_minor, state.in_debt) == (5_250, 2_100, True)
-    assert record_charge_failed(state, charge_id=CHARGE, reason="expired card", code=None) == []
+    recorded = charge_record(records_of(history), CHARGE)
+    assert recorded is not None
+    assert recorded.status == "failed"
+    assert (
+        record_charge_failed(
+            state, charge_id=CHARGE, reason="expired card", code=None, recorded=recorded
+        )
+        == []
+    )
 
     with pytest.raises(PartnerInDebt, match="2100 EUR"):
         reserve(state, reservation_id="r-1", credits=100, ttl_seconds=60, now=T0)
@@ -151,11 +174,20 @@ def test_mailings_are_still_debited_while_in_debt() -> None:
 
 
 def test_a_returned_charge_becomes_debt() -> None:
-    state = on_demand(
+    history: list[Event] = [
         charge(CHARGE, 5_250, 2_100, "m-1"),
         ChargeSucceeded(charge_id=CHARGE, credits=5_250, amount_minor=2_100),
+    ]
+    state = on_demand(*history)
+    with pytest.raises(UnknownCharge):  # closed: only its record knows it
+        record_charge_returned(state, charge_id=CHARGE, reason="MD01", code="MD01")
+    events = record_charge_returned(
+        state,
+        charge_id=CHARGE,
+        reason="MD01",
+        code="MD01",
+        recorded=charge_record(records_of(history), CHARGE),
     )
-    events = record_charge_returned(state, charge_id=CHARGE, reason="MD01", code="MD01")
     assert events == [
         ChargeReturned(
             charge_id=CHARGE, credits=5_250, amount_minor=2_100, reason="MD01", code="MD01"
@@ -163,6 +195,18 @@ def test_a_returned_charge_becomes_debt() -> None:
         DebtRecorded(charge_id=CHARGE, credits=5_250, amount_minor=2_100),
     ]
     state = replay(events, state)
+    history += events
     assert state.debt_minor == 2_100
+    recorded = charge_record(records_of(history), CHARGE)
+    assert recorded is not None
+    assert recorded.status == "returned"
     with pytest.raises(PaymentResultConflict):
-        record_charge_failed(state, charge_id=CHARGE, reason="late", code=None)
+        record_charge_failed(state, charge_id=CHARGE, reason="late", code=None, recorded=recorded)
+    # A repeated return, or a late copy of the success, changes nothing.
+    assert (
+        record_charge_returned(
+            state, charge_id=CHARGE, reason="MD01", code="MD01", recorded=recorded
+        )
+        == []
+    )
+    assert record_charge_succeeded(state, charge_id=CHARGE, recorded=recorded) == []

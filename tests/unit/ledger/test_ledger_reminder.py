@@ -18,6 +18,7 @@ from ledger.domain import (
     replay,
 )
 
+from .records import purchase_record, records_of
 from .scenarios import debit, debited, given, purchase_requested, settings
 
 
@@ -72,7 +73,8 @@ def test_a_rise_that_stays_below_the_threshold_does_not_re_arm() -> None:
 
 def test_a_succeeded_purchase_re_arms_and_a_returned_one_fires() -> None:
     state = with_threshold(1_200)
-    state = replay([purchase_requested("pur-1", 5_000, reason="manual")], state)
+    requested = purchase_requested("pur-1", 5_000, reason="manual")
+    state = replay([requested], state)
     state = replay(debit(state, "m-1", 1_000), state)
     succeeded = record_purchase_succeeded(state, purchase_id="pur-1")
     assert succeeded == [
@@ -80,7 +82,13 @@ def test_a_succeeded_purchase_re_arms_and_a_returned_one_fires() -> None:
         ReminderRearmed(balance=5_200, threshold=1_000),
     ]
     state = replay(succeeded, state)
-    returned = record_purchase_returned(state, purchase_id="pur-1", reason="AM04", code="AM04")
+    returned = record_purchase_returned(
+        state,
+        purchase_id="pur-1",
+        reason="AM04",
+        code="AM04",
+        recorded=purchase_record(records_of([requested, *succeeded]), "pur-1"),
+    )
     assert returned == [
         PurchaseReturned(
             purchase_id="pur-1", credits=5_000, amount_minor=5_000, reason="AM04", code="AM04"

@@ -34,6 +34,7 @@ from ledger.domain import (
     reserve,
 )
 
+from .records import keep_records, records_of, reservation_record, status_of
 from .scenarios import ATTACHED, CARD, REGISTERED, T0, debit, given
 
 Step = tuple[str, int]
@@ -119,10 +120,12 @@ def test_held_is_the_sum_of_active_holds_and_never_over_promised(
 ) -> None:
     state = given(CreditsGranted(credits=5_000, reason="top-up", actor="ops"))
     history: list[Event] = []
+    records = records_of([])
     now = T0
     debits = 0
     for number, (kind, value) in enumerate(actions):
-        ids = list(state.reservations)
+        # Every reservation made so far, open or closed, oldest first: the ledger's records.
+        ids = [rid for (what, rid) in records if what == "reservation"]
         events: list[Event] = []
         if kind == "reserve" and state.available >= value:
             events = reserve(
@@ -130,8 +133,10 @@ def test_held_is_the_sum_of_active_holds_and_never_over_promised(
             )
         elif kind == "release" and ids:
             rid = ids[value % len(ids)]
-            if state.reservations[rid].status != "captured":
-                events = release(state, reservation_id=rid)
+            recorded = reservation_record(records, rid)
+            assert recorded is not None
+            if recorded.status != "captured":
+                events = release(state, reservation_id=rid, recorded=recorded)
         elif kind == "capture" and ids:
             events = debit(state, f"m-{number}", 300, reservation_id=ids[value % len(ids)], now=now)
             debits += 300
@@ -140,8 +145,14 @@ def test_held_is_the_sum_of_active_holds_and_never_over_promised(
             events = expire_reservations(state, now)
         history += events
         state = replay(events, state)
-        active = [r.credits for r in state.reservations.values() if r.status == "active"]
-        assert state.held == sum(active)
+        keep_records(records, events)
+        active = {
+            rid: record
+            for (what, rid), record in records.items()
+            if what == "reservation" and record.status == "active"
+        }
+        assert dict(state.holds) == active
+        assert state.held == sum(r.credits for r in active.values())
         assert state.available == state.balance - state.held
     assert state.balance == 5_000 - debits
     assert replay(history, given(CreditsGranted(credits=5_000, reason="top-up", actor="ops"))) == (
@@ -241,7 +252,11 @@ def test_a_day_of_business_replays_to_the_same_state() -> None:
     ]
     assert replay(stream) == state
     assert (state.balance, state.held, state.version) == (9_850, 0, len(stream))
-    assert (state.auto_purchase_failures, state.purchases_in_flight) == (0, ())
+    assert (state.auto_purchase_failures, dict(state.purchases_in_flight)) == (0, {})
+    records = records_of(stream)
+    assert status_of(records, "reservation", "r-1") == "captured"
+    assert status_of(records, "purchase", purchase_id) == "failed"
+    assert status_of(records, "purchase", second) == "succeeded"
 
 
 def test_a_stream_must_start_with_the_registration() -> None:

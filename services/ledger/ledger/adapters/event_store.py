@@ -1,32 +1,15 @@
 """The event store: one append-only stream per partner account in PostgreSQL."""
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """A domain event as the store keeps it: position in its stream plus metadata."""
-
-    originator_id: str
-    originator_version: int
-    type: str
-    payload: dict[str, Any]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    global_position: int | None = None
-    recorded_at: datetime | None = None
-
-
-class ConcurrencyConflict(Exception):
-    """Another writer appended to one of the streams first; reload and decide again."""
-
+from ledger.domain import Event, event_from_dict, event_to_dict
+from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 
 _LOAD = text(
     """
@@ -36,6 +19,14 @@ _LOAD = text(
     JOIN unnest(CAST(:ids AS text[]), CAST(:after AS integer[])) AS s(id, after)
       ON e.originator_id = s.id AND e.originator_version > s.after
     ORDER BY e.originator_id, e.originator_version
+    """
+)
+
+_LOAD_UNTIL = text(
+    """
+    SELECT type, payload::text, recorded_at FROM events
+    WHERE originator_id = :id AND originator_version > :after
+    ORDER BY originator_version
     """
 )
 
@@ -52,14 +43,13 @@ _APPEND = text(
 )
 
 
-class EventStore:
+class PostgresEventStore:
     """Reads and appends events inside the caller's transaction."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
     async def load_after(self, after_versions: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
-        """Each stream's events with a version above the one given (0 for the whole stream)."""
         streams: dict[str, list[StoredEvent]] = {partner: [] for partner in after_versions}
         if not after_versions:
             return streams
@@ -71,31 +61,37 @@ class EventStore:
                 StoredEvent(
                     originator_id=row[1],
                     originator_version=row[2],
-                    type=row[3],
-                    payload=orjson.loads(row[4]),
+                    event=event_from_dict(row[3], orjson.loads(row[4])),
                     metadata=orjson.loads(row[5]),
-                    global_position=row[0],
                     recorded_at=row[6],
+                    global_position=row[0],
                 )
             )
         return streams
 
-    async def load(self, originator_id: str) -> list[StoredEvent]:
-        """One whole stream."""
-        return (await self.load_after({originator_id: 0}))[originator_id]
+    async def load_until(self, partner_id: str, after_version: int, at: datetime) -> list[Event]:
+        events: list[Event] = []
+        result = await self._connection.stream(
+            _LOAD_UNTIL, {"id": partner_id, "after": after_version}
+        )
+        async for type_name, payload, recorded_at in result:
+            if recorded_at > at:
+                break
+            events.append(event_from_dict(type_name, orjson.loads(payload)))
+        return events
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
-        """Append new events; `ConcurrencyConflict` when a version is taken already."""
         if not events:
             return
+        rows = [event_to_dict(e.event) for e in events]
         try:
             await self._connection.execute(
                 _APPEND,
                 {
                     "ids": [e.originator_id for e in events],
                     "versions": [e.originator_version for e in events],
-                    "types": [e.type for e in events],
-                    "payloads": [orjson.dumps(e.payload).decode() for e in events],
+                    "types": [type_name for type_name, _ in rows],
+                    "payloads": [orjson.dumps(payload).decode() for _, payload in rows],
                     "metadata": [orjson.dumps(e.metadata).decode() for e in events],
                     "times": [e.recorded_at for e in events],
                 },
@@ -104,7 +100,3 @@ class EventStore:
             if "events_originator_id_originator_version_key" in str(exc.orig):
                 raise ConcurrencyConflict(str(exc.orig)) from exc
             raise
-
-
-def streams_touched(events: Iterable[StoredEvent]) -> set[str]:
-    return {e.originator_id for e in events}

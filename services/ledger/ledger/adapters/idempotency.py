@@ -1,19 +1,13 @@
 """Stored answers to requests that carried an `Idempotency-Key`, kept with the events they made."""
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    request_hash: str
-    status: int
-    body: dict[str, Any]
+from ledger.service_layer.ports import ConcurrencyConflict, StoredResponse
 
 
 def request_fingerprint(method: str, path: str, body: object) -> str:
@@ -22,7 +16,7 @@ def request_fingerprint(method: str, path: str, body: object) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-class IdempotencyKeys:
+class PostgresIdempotencyKeys:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
@@ -40,6 +34,13 @@ class IdempotencyKeys:
         return None if row is None else StoredResponse(row[0], row[1], orjson.loads(row[2]))
 
     async def save(self, scope: str, key: str, response: StoredResponse) -> None:
+        """Keep the answer; ``ConcurrencyConflict`` when a twin request stored its key first."""
+        try:
+            await self._save(scope, key, response)
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(f"idempotency key {key!r} was stored meanwhile") from exc
+
+    async def _save(self, scope: str, key: str, response: StoredResponse) -> None:
         await self._connection.execute(
             text(
                 "INSERT INTO idempotency_keys (scope, key, request_hash, response_status,"

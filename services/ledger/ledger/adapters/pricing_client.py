@@ -1,12 +1,11 @@
 """The pricing service seen from the ledger: one batch quote call per batch of mailings."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import httpx
+
+from ledger.service_layer.ports import PricedItem, PricingUnavailable, QuoteItem, RejectedItem
 
 QUOTE_FIELDS = (
     "component",
@@ -18,36 +17,6 @@ QUOTE_FIELDS = (
     "amount_minor",
     "lines",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class QuoteItem:
-    """Price `quantity` of a price list's component with the version in effect at `at`."""
-
-    price_list_id: str
-    component: str
-    quantity: int
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PricedItem:
-    price_list_id: str
-    price_list_version: int
-    currency: str
-    amount: Decimal
-    quote: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedItem:
-    """The pricing service refused this item for good (e.g. an unknown price list)."""
-
-    reason: str
-
-
-class PricingUnavailable(Exception):
-    """Pricing could not answer now (down, overloaded, 5xx): retry later, never skip."""
 
 
 class PricingClient:

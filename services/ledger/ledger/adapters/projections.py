@@ -1,31 +1,30 @@
 """Read models kept in step with the events, in the same transaction.
 
-Every row here is a function of the events alone (`projection_rows`), so ops can rebuild the
-tables from the event store and compare.
+Every row here is a function of the events alone, so ops can rebuild the tables from the event
+store and compare (`ledger.rebuild`). Table names are unqualified, so a replay can point the
+connection's `search_path` at a fresh schema and rebuild beside the live tables.
 """
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.domain import Event, MailingDebited, PartnerAccount
-
-
-@dataclass(frozen=True, slots=True)
-class AccountChange:
-    """What one command or batch did to one account: the events with their versions."""
-
-    before: PartnerAccount | None
-    events: Sequence[tuple[int, Event]]
-    states: Sequence[PartnerAccount]  # the state after each event
-    times: Sequence[datetime]  # when each event was recorded
-
-    @property
-    def after(self) -> PartnerAccount:
-        return self.states[-1]
+from ledger.domain import (
+    CustomerAttached,
+    MailingDebited,
+    PartnerAccount,
+    Purchase,
+    Record,
+    RecordKind,
+    Reservation,
+    record_change,
+)
+from ledger.service_layer.ports import AccountChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,25 @@ def history_rows(change: AccountChange) -> list[HistoryRow]:
     return rows
 
 
+def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
+    """What the `partners` table shows of a state (None before registration)."""
+    if state is None:
+        return None
+    return (
+        state.name,
+        state.locale,
+        state.currency,
+        state.credit_price_list_id,
+        state.mailing_price_list_id,
+        state.billing_mode,
+        state.reminder_threshold,
+        state.auto_purchase_credits,
+        state.auto_purchase_trigger,
+        state.auto_purchase_suspended,
+        orjson.dumps(dict(state.payment_method)).decode() if state.payment_method else None,
+    )
+
+
 _HISTORY = text(
     """
     INSERT INTO partner_history
@@ -82,15 +100,88 @@ _BALANCES = text(
     """
 )
 
-_RESERVATIONS = text(
+_PARTNERS = text(
     """
-    INSERT INTO reservations (partner_id, reservation_id, credits, status, expires_at)
-    SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
-        CAST(:credits AS bigint[]), CAST(:statuses AS text[]), CAST(:expires AS timestamptz[]))
-    ON CONFLICT (partner_id, reservation_id) DO UPDATE SET
-        credits = EXCLUDED.credits, status = EXCLUDED.status, expires_at = EXCLUDED.expires_at
+    INSERT INTO partners
+        (partner_id, name, locale, currency, credit_price_list_id, mailing_price_list_id,
+         billing_mode, reminder_threshold, auto_purchase_credits, auto_purchase_trigger,
+         auto_purchase_suspended, payment_method)
+    SELECT id, name, locale, currency, credit_list, mailing_list, mode, threshold, chunk,
+           trigger_at, suspended, method::jsonb
+    FROM unnest(CAST(:ids AS text[]), CAST(:names AS text[]), CAST(:locales AS text[]),
+        CAST(:currencies AS text[]), CAST(:credit_lists AS text[]),
+        CAST(:mailing_lists AS text[]), CAST(:modes AS text[]),
+        CAST(:thresholds AS bigint[]), CAST(:chunks AS bigint[]), CAST(:triggers AS bigint[]),
+        CAST(:suspended AS boolean[]), CAST(:methods AS text[]))
+        AS t(id, name, locale, currency, credit_list, mailing_list, mode, threshold, chunk,
+             trigger_at, suspended, method)
+    ON CONFLICT (partner_id) DO UPDATE SET
+        name = EXCLUDED.name, locale = EXCLUDED.locale, currency = EXCLUDED.currency,
+        credit_price_list_id = EXCLUDED.credit_price_list_id,
+        mailing_price_list_id = EXCLUDED.mailing_price_list_id,
+        billing_mode = EXCLUDED.billing_mode, reminder_threshold = EXCLUDED.reminder_threshold,
+        auto_purchase_credits = EXCLUDED.auto_purchase_credits,
+        auto_purchase_trigger = EXCLUDED.auto_purchase_trigger,
+        auto_purchase_suspended = EXCLUDED.auto_purchase_suspended,
+        payment_method = EXCLUDED.payment_method
     """
 )
+
+_CUSTOMERS = text(
+    """
+    INSERT INTO customers (partner_id, customer_id, name, attached_at)
+    SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
+        CAST(:names AS text[]), CAST(:times AS timestamptz[]))
+    """
+)
+
+_OPEN = {
+    "reservation": text(
+        """
+        INSERT INTO reservations (partner_id, reservation_id, credits, status, expires_at,
+                                  mailing_id)
+        SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
+            CAST(:credits AS bigint[]), CAST(:statuses AS text[]),
+            CAST(:expires AS timestamptz[]), CAST(:mailings AS text[]))
+        """
+    ),
+    "purchase": text(
+        """
+        INSERT INTO purchases (partner_id, purchase_id, credits, amount_minor, reason, status)
+        SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
+            CAST(:credits AS bigint[]), CAST(:amounts AS bigint[]), CAST(:reasons AS text[]),
+            CAST(:statuses AS text[]))
+        """
+    ),
+    "charge": text(
+        """
+        INSERT INTO charges (partner_id, charge_id, credits, amount_minor, status)
+        SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
+            CAST(:credits AS bigint[]), CAST(:amounts AS bigint[]), CAST(:statuses AS text[]))
+        """
+    ),
+}
+
+_TABLES: dict[RecordKind, tuple[str, str]] = {
+    "reservation": ("reservations", "reservation_id"),
+    "purchase": ("purchases", "purchase_id"),
+    "charge": ("charges", "charge_id"),
+}
+
+
+def _status_update(kind: RecordKind) -> Any:
+    table, key = _TABLES[kind]
+    return text(
+        f"""
+        UPDATE {table} t SET status = u.status
+        FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]), CAST(:statuses AS text[]))
+            AS u(partner_id, id, status)
+        WHERE t.partner_id = u.partner_id AND t.{key} = u.id
+        """
+    )
+
+
+_STATUS = {kind: _status_update(kind) for kind in _TABLES}
 
 _MAILINGS_SEEN = text(
     "SELECT partner_id, mailing_id FROM partner_history"
@@ -98,9 +189,8 @@ _MAILINGS_SEEN = text(
 )
 
 
-class Projections:
-    """Writes the read models. Table names are unqualified, so a replay can point the
-    connection's `search_path` at a fresh schema and rebuild beside the live tables."""
+class PostgresProjections:
+    """Writes the read models."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
@@ -109,6 +199,13 @@ class Projections:
         changes = [c for c in changes if c.events]
         if not changes:
             return
+        await self._history(changes)
+        await self._balances(changes)
+        await self._partners(changes)
+        await self._customers(changes)
+        await self._records(changes)
+
+    async def _history(self, changes: Sequence[AccountChange]) -> None:
         rows = [row for change in changes for row in history_rows(change)]
         await self._connection.execute(
             _HISTORY,
@@ -122,6 +219,8 @@ class Projections:
                 "times": [r.occurred_at for r in rows],
             },
         )
+
+    async def _balances(self, changes: Sequence[AccountChange]) -> None:
         finals = {c.after.partner_id: (c.after, c.times[-1]) for c in changes}
         await self._connection.execute(
             _BALANCES,
@@ -135,26 +234,95 @@ class Projections:
                 "times": [t for _, t in finals.values()],
             },
         )
-        touched = [
-            (partner_id, rid, finals[partner_id][0].reservations[rid])
-            for partner_id, rid in _reservations_touched(changes)
+
+    async def _partners(self, changes: Sequence[AccountChange]) -> None:
+        # Most batches only debit: the partner's profile row is written when it changed.
+        rows = [
+            (c.after, profile)
+            for c in changes
+            if (profile := _profile(c.after)) != _profile(c.before)
         ]
-        if touched:
+        if not rows:
+            return
+        columns = list(zip(*(profile for _, profile in rows), strict=True))
+        await self._connection.execute(
+            _PARTNERS,
+            {
+                "ids": [state.partner_id for state, _ in rows],
+                "names": columns[0],
+                "locales": columns[1],
+                "currencies": columns[2],
+                "credit_lists": columns[3],
+                "mailing_lists": columns[4],
+                "modes": columns[5],
+                "thresholds": columns[6],
+                "chunks": columns[7],
+                "triggers": columns[8],
+                "suspended": columns[9],
+                "methods": columns[10],
+            },
+        )
+
+    async def _customers(self, changes: Sequence[AccountChange]) -> None:
+        rows = [
+            (change.after.partner_id, event.customer_id, event.name, at)
+            for change in changes
+            for (_, event), at in zip(change.events, change.times, strict=True)
+            if isinstance(event, CustomerAttached)
+        ]
+        if rows:
+            partners, ids, names, times = zip(*rows, strict=True)
             await self._connection.execute(
-                _RESERVATIONS,
-                {
-                    "partners": [p for p, _, _ in touched],
-                    "ids": [rid for _, rid, _ in touched],
-                    "credits": [r.credits for _, _, r in touched],
-                    "statuses": [r.status for _, _, r in touched],
-                    "expires": [r.expires_at for _, _, r in touched],
-                },
+                _CUSTOMERS, {"partners": partners, "ids": ids, "names": names, "times": times}
             )
+
+    async def _records(self, changes: Sequence[AccountChange]) -> None:
+        """Records opened in these changes are inserted as they stand at the end; records
+        opened earlier get their new status."""
+        opened: dict[tuple[RecordKind, str, str], Record] = {}
+        statuses: dict[tuple[RecordKind, str, str], str] = {}
+        for change in changes:
+            partner_id = change.after.partner_id
+            for _, event in change.events:
+                found = record_change(event)
+                if found is None:
+                    continue
+                key = (found.kind, partner_id, found.record_id)
+                if key in opened or found.opened is not None:
+                    opened[key] = found.applied_to(opened.get(key))
+                else:
+                    statuses[key] = found.status
+        for kind in _TABLES:
+            await self._insert(kind, [(k[1], k[2], r) for k, r in opened.items() if k[0] == kind])
+            updates = [(k[1], k[2], s) for k, s in statuses.items() if k[0] == kind]
+            if updates:
+                partners, ids, states = zip(*updates, strict=True)
+                await self._connection.execute(
+                    _STATUS[kind], {"partners": partners, "ids": ids, "statuses": states}
+                )
+
+    async def _insert(self, kind: RecordKind, rows: list[tuple[str, str, Record]]) -> None:
+        if not rows:
+            return
+        values: dict[str, Any] = {
+            "partners": [p for p, _, _ in rows],
+            "ids": [i for _, i, _ in rows],
+            "credits": [r.credits for _, _, r in rows],
+            "statuses": [r.status for _, _, r in rows],
+        }
+        if kind == "reservation":
+            holds = [r for _, _, r in rows if isinstance(r, Reservation)]
+            values["expires"] = [h.expires_at for h in holds]
+            values["mailings"] = [h.mailing_id for h in holds]
+        else:
+            values["amounts"] = [r.amount_minor for _, _, r in rows]  # type: ignore[union-attr]
+            if kind == "purchase":
+                values["reasons"] = [r.reason for _, _, r in rows if isinstance(r, Purchase)]
+        await self._connection.execute(_OPEN[kind], values)
 
     async def mailings_already_debited(
         self, pairs: Sequence[tuple[str, str]]
     ) -> set[tuple[str, str]]:
-        """Which (partner, mailing) pairs have a debit already."""
         if not pairs:
             return set()
         wanted = set(pairs)
@@ -162,13 +330,3 @@ class Projections:
             _MAILINGS_SEEN, {"mailings": list({m for _, m in pairs})}
         )
         return {(row[0], row[1]) for row in result} & wanted
-
-
-def _reservations_touched(changes: Sequence[AccountChange]) -> set[tuple[str, str]]:
-    return {
-        (change.after.partner_id, rid)
-        for change in changes
-        for _, event in change.events
-        if (rid := getattr(event, "reservation_id", None)) is not None
-        and rid in change.after.reservations
-    }

@@ -6,36 +6,60 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledger.adapters.event_store import EventStore
-from ledger.adapters.projections import Projections
+from ledger.adapters.event_store import PostgresEventStore
+from ledger.adapters.idempotency import PostgresIdempotencyKeys
+from ledger.adapters.projections import PostgresProjections
+from ledger.adapters.records import PostgresRecords
+from ledger.adapters.snapshots import PostgresSnapshots
+from ledger.adapters.tokens import PostgresPartnerTokens
 from shared.messaging.inbox import Inbox
 from shared.messaging.outbox import Outbox
 
+DEFAULT_SNAPSHOT_INTERVAL = 100
+
 
 @dataclass(frozen=True, slots=True)
-class UnitOfWork:
+class PostgresUnitOfWork:
     connection: AsyncConnection
-    events: EventStore
+    events: PostgresEventStore
+    snapshots: PostgresSnapshots
+    projections: PostgresProjections
+    records: PostgresRecords
     inbox: Inbox
     outbox: Outbox
-    projections: Projections
+    idempotency_keys: PostgresIdempotencyKeys
+    tokens: PostgresPartnerTokens
+    snapshot_interval: int
 
     @staticmethod
-    def on(connection: AsyncConnection, inbox: Inbox) -> "UnitOfWork":
+    def on(
+        connection: AsyncConnection,
+        inbox: Inbox,
+        snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+    ) -> "PostgresUnitOfWork":
         """The stores over a transaction someone else opened (the batch consumer)."""
-        return UnitOfWork(
+        return PostgresUnitOfWork(
             connection=connection,
-            events=EventStore(connection),
+            events=PostgresEventStore(connection),
+            snapshots=PostgresSnapshots(connection),
+            projections=PostgresProjections(connection),
+            records=PostgresRecords(connection),
             inbox=inbox,
             outbox=Outbox(connection),
-            projections=Projections(connection),
+            idempotency_keys=PostgresIdempotencyKeys(connection),
+            tokens=PostgresPartnerTokens(connection),
+            snapshot_interval=snapshot_interval,
         )
 
 
 @asynccontextmanager
 async def unit_of_work(
-    engine: AsyncEngine, consumer_group: str = "ledger"
-) -> AsyncIterator[UnitOfWork]:
+    engine: AsyncEngine,
+    consumer_group: str = "ledger",
+    snapshot_interval: int = DEFAULT_SNAPSHOT_INTERVAL,
+) -> AsyncIterator[PostgresUnitOfWork]:
     """Commits when the block ends normally, rolls everything back when it raises."""
     async with engine.begin() as connection:
-        yield UnitOfWork.on(connection, Inbox(connection, consumer_group))
+        yield PostgresUnitOfWork.on(
+            connection, Inbox(connection, consumer_group), snapshot_interval
+        )

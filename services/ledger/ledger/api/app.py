@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from ledger.api.routes import router
 from ledger.bootstrap import bootstrap
 from ledger.domain import Conflict, InvalidCommand, LedgerError, NotFound, Refused
-from ledger.service import IdempotencyConflict
+from ledger.service_layer.commands import IdempotencyConflict
 from ledger.settings import LedgerSettings
 from shared.database import ping
 from shared.observability import install_observability

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ledger.service import partner_for_token
+from ledger.adapters.tokens import partner_for_token
 from shared.problems import Problem, not_found
 
 

@@ -5,11 +5,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from sqlalchemy import text
 
 from ledger.adapters.idempotency import request_fingerprint
-from ledger.adapters.pricing_client import QuoteItem, RejectedItem
-from ledger.adapters.unit_of_work import UnitOfWork
+from ledger.adapters.views.balances import BalanceView, find_balance
+from ledger.adapters.views.customers import list_customers as customers_of
+from ledger.adapters.views.history import history_page
+from ledger.adapters.views.partners import BillingView, find_partner
+from ledger.adapters.views.reservations import find_reservation
 from ledger.api.auth import Caller, CurrentCaller
 from ledger.api.schemas import (
     Balance,
@@ -28,6 +30,10 @@ from ledger.bootstrap import LedgerContainer
 from ledger.domain import (
     Event,
     PartnerAccount,
+    Purchase,
+    Record,
+    RecordKind,
+    Reservation,
     adjust_credits,
     attach_customer,
     change_billing,
@@ -39,15 +45,15 @@ from ledger.domain import (
     reserve,
     settle_debt,
 )
-from ledger.ingest import CREDITS_COMPONENT
-from ledger.service import (
+from ledger.service_layer.commands import (
     Command,
     Idempotency,
     new_partner_token,
     read_account,
     run_command,
-    store_partner_token,
 )
+from ledger.service_layer.mailing_sent import CREDITS_COMPONENT
+from ledger.service_layer.ports import QuoteItem, RejectedItem, UnitOfWork
 from shared.problems import Problem, invalid, not_found
 
 router = APIRouter(prefix="/v1")
@@ -89,7 +95,7 @@ def _idempotency(caller: Caller, request: Request, key: str, body: object) -> Id
     )
 
 
-def balance_body(state: PartnerAccount) -> dict[str, Any]:
+def balance_body(state: PartnerAccount | BalanceView) -> dict[str, Any]:
     return Balance(
         partner_id=state.partner_id,
         balance=state.balance,
@@ -101,7 +107,7 @@ def balance_body(state: PartnerAccount) -> dict[str, Any]:
     ).model_dump()
 
 
-def billing_body(state: PartnerAccount) -> dict[str, Any]:
+def billing_body(state: PartnerAccount | BillingView) -> dict[str, Any]:
     return {
         "billing_mode": state.billing_mode,
         "reminder_threshold": state.reminder_threshold,
@@ -142,7 +148,7 @@ async def create_partner(
     caller.require_ops()
     token = new_partner_token()
 
-    def decide(state: PartnerAccount | None) -> list[Event]:
+    def decide(state: PartnerAccount | None, _: Record | None) -> list[Event]:
         events = register_partner(
             state,
             partner_id=body.partner_id,
@@ -156,9 +162,11 @@ async def create_partner(
         return events + change_billing(replay(events), **_billing_args(body.billing))
 
     async def save_token(uow: UnitOfWork, state: PartnerAccount) -> None:
-        await store_partner_token(uow, state.partner_id, token)
+        await uow.tokens.store(state.partner_id, token)
 
-    def respond(state: PartnerAccount | None, _: list[Event]) -> tuple[int, dict[str, Any]]:
+    def respond(
+        state: PartnerAccount | None, _: list[Event], __: Record | None
+    ) -> tuple[int, dict[str, Any]]:
         account = _registered(body.partner_id, state)
         return 201, {
             "partner_id": account.partner_id,
@@ -169,7 +177,7 @@ async def create_partner(
         }
 
     _, answer = await run_command(
-        _container(request).engine,
+        _container(request).unit_of_work,
         Command(body.partner_id, decide, _metadata(caller, request), respond, after=save_token),
         _now(),
     )
@@ -179,51 +187,53 @@ async def create_partner(
 @router.get("/partners/{partner_id}", tags=["partners"])
 async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    state = await _read(request, partner_id)
+    partner = await find_partner(_container(request).engine, partner_id)
+    if partner is None:
+        raise not_found(f"partner {partner_id!r}")
     return {
-        "partner_id": state.partner_id,
-        "name": state.name,
-        "locale": state.locale,
-        "currency": state.currency,
-        "credit_price_list_id": state.credit_price_list_id,
-        "mailing_price_list_id": state.mailing_price_list_id,
-        "billing": billing_body(state),
-        "balance": balance_body(state),
+        "partner_id": partner.partner_id,
+        "name": partner.name,
+        "locale": partner.locale,
+        "currency": partner.currency,
+        "credit_price_list_id": partner.credit_price_list_id,
+        "mailing_price_list_id": partner.mailing_price_list_id,
+        "billing": billing_body(partner.billing),
+        "balance": balance_body(partner.balance),
     }
-
-
-async def _read(request: Request, partner_id: str) -> PartnerAccount:
-    return _registered(partner_id, await read_account(_container(request).engine, partner_id))
 
 
 async def _change(
     request: Request,
     caller: Caller,
     partner_id: str,
-    decide: Callable[[PartnerAccount], list[Event]],
-    respond: Callable[[PartnerAccount, list[Event]], dict[str, Any]],
+    decide: Callable[[PartnerAccount, Record | None], list[Event]],
+    respond: Callable[[PartnerAccount, Record | None], dict[str, Any]],
     *,
     status: int = 200,
     idempotency: Idempotency | None = None,
+    record: tuple[RecordKind, str] | None = None,
     **metadata: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Run a command on an existing partner's account."""
     caller.require_partner(partner_id)
 
-    def on_registered(state: PartnerAccount | None) -> list[Event]:
-        return decide(_registered(partner_id, state))
+    def on_registered(state: PartnerAccount | None, recorded: Record | None) -> list[Event]:
+        return decide(_registered(partner_id, state), recorded)
 
-    def answer(state: PartnerAccount | None, events: list[Event]) -> tuple[int, dict[str, Any]]:
-        return status, respond(_registered(partner_id, state), events)
+    def answer(
+        state: PartnerAccount | None, _: list[Event], recorded: Record | None
+    ) -> tuple[int, dict[str, Any]]:
+        return status, respond(_registered(partner_id, state), recorded)
 
     return await run_command(
-        _container(request).engine,
+        _container(request).unit_of_work,
         Command(
             partner_id,
             on_registered,
             _metadata(caller, request, **metadata),
             answer,
             idempotency=idempotency,
+            record=record,
         ),
         _now(),
     )
@@ -238,7 +248,7 @@ async def add_customer(
         request,
         caller,
         partner_id,
-        lambda s: attach_customer(s, customer_id=body.customer_id, name=body.name),
+        lambda s, _: attach_customer(s, customer_id=body.customer_id, name=body.name),
         lambda s, _: {"customer_id": body.customer_id, "name": s.customers[body.customer_id]},
         status=201,
     )
@@ -250,10 +260,12 @@ async def list_customers(
     partner_id: str, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    state = await _read(request, partner_id)
+    customers = await customers_of(_container(request).engine, partner_id)
+    if customers is None:
+        raise not_found(f"partner {partner_id!r}")
     return {
         "partner_id": partner_id,
-        "customers": [{"customer_id": c, "name": n} for c, n in sorted(state.customers.items())],
+        "customers": [{"customer_id": c.customer_id, "name": c.name} for c in customers],
     }
 
 
@@ -272,32 +284,14 @@ async def get_balance(
     if as_of is not None:
         if as_of.tzinfo is None:
             raise invalid("$.as_of", "needs a UTC offset")
-        state = await read_account(_container(request).engine, partner_id, as_of)
+        state = await read_account(_container(request).unit_of_work, partner_id, as_of)
         if state is None:
             raise not_found(f"partner {partner_id!r} at {as_of.isoformat()}")
         return Balance(**balance_body(state))
-    async with _container(request).engine.connect() as connection:
-        row = (
-            await connection.execute(
-                text(
-                    "SELECT balance, held, debt_credits, debt_minor, version"
-                    " FROM partner_balances WHERE partner_id = :p"
-                ),
-                {"p": partner_id},
-            )
-        ).first()
-    if row is None:
+    balance = await find_balance(_container(request).engine, partner_id)
+    if balance is None:
         raise not_found(f"partner {partner_id!r}")
-    balance, held, debt, debt_minor, version = row
-    return Balance(
-        partner_id=partner_id,
-        balance=balance,
-        held=held,
-        available=balance - held,
-        debt=debt,
-        debt_minor=debt_minor,
-        version=version,
-    )
+    return Balance(**balance_body(balance))
 
 
 @router.get("/partners/{partner_id}/events", tags=["history"])
@@ -310,32 +304,17 @@ async def list_events(
 ) -> EventPage:
     """The partner's events in order, `limit` at a time after version `after`."""
     caller.require_partner(partner_id)
-    async with _container(request).engine.connect() as connection:
-        exists = (
-            await connection.execute(
-                text("SELECT 1 FROM partner_balances WHERE partner_id = :p"), {"p": partner_id}
-            )
-        ).first()
-        if exists is None:
-            raise not_found(f"partner {partner_id!r}")
-        rows = (
-            await connection.execute(
-                text(
-                    "SELECT originator_version, global_position, type, recorded_at, payload,"
-                    " metadata FROM events WHERE originator_id = :p AND originator_version > :after"
-                    " ORDER BY originator_version LIMIT :limit"
-                ),
-                {"p": partner_id, "after": after, "limit": limit + 1},
-            )
-        ).all()
+    rows = await history_page(_container(request).engine, partner_id, after, limit + 1)
+    if rows is None:
+        raise not_found(f"partner {partner_id!r}")
     page = [
         HistoryEvent(
-            version=r[0],
-            global_position=r[1],
-            type=r[2],
-            recorded_at=r[3],
-            payload=r[4],
-            metadata=r[5],
+            version=r.version,
+            global_position=r.global_position,
+            type=r.type,
+            recorded_at=r.recorded_at,
+            payload=r.payload,
+            metadata=r.metadata,
         )
         for r in rows[:limit]
     ]
@@ -349,7 +328,10 @@ async def list_events(
 @router.get("/partners/{partner_id}/billing", tags=["billing"])
 async def get_billing(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    return billing_body(await _read(request, partner_id))
+    partner = await find_partner(_container(request).engine, partner_id)
+    if partner is None:
+        raise not_found(f"partner {partner_id!r}")
+    return billing_body(partner.billing)
 
 
 @router.put("/partners/{partner_id}/billing", tags=["billing"])
@@ -361,7 +343,7 @@ async def put_billing(
         request,
         caller,
         partner_id,
-        lambda s: change_billing(s, **_billing_args(body)),
+        lambda s, _: change_billing(s, **_billing_args(body)),
         lambda s, _: billing_body(s),
     )
     return answer
@@ -379,10 +361,12 @@ async def create_purchase(
     arrive on the balance when the payment succeeds (202: accepted, not yet paid)."""
     caller.require_partner(partner_id)
     container = _container(request)
-    state = await _read(request, partner_id)
+    partner = await find_partner(container.engine, partner_id)
+    if partner is None:
+        raise not_found(f"partner {partner_id!r}")
     now = _now()
     [price] = await container.pricing.quote_batch(
-        [QuoteItem(state.credit_price_list_id, CREDITS_COMPONENT, body.credits, now)]
+        [QuoteItem(partner.credit_price_list_id, CREDITS_COMPONENT, body.credits, now)]
     )
     if isinstance(price, RejectedItem):
         raise Problem(
@@ -394,7 +378,7 @@ async def create_purchase(
         request,
         caller,
         partner_id,
-        lambda s: request_purchase(
+        lambda s, recorded: request_purchase(
             s,
             purchase_id=purchase_id,
             credits=body.credits,
@@ -405,16 +389,18 @@ async def create_purchase(
             reason="manual",
             actor=caller.actor,
             now=now,
+            recorded=recorded if isinstance(recorded, Purchase) else None,
         ),
         lambda s, _: {
             "purchase_id": purchase_id,
             "credits": body.credits,
             "amount_minor": int(price.quote["amount_minor"]),
             "currency": price.currency,
-            "status": s.purchases[purchase_id].status,
+            "status": "requested",
         },
         status=202,
         idempotency=idempotency,
+        record=("purchase", purchase_id),
         correlation_id=purchase_id,
         price_list_id=price.price_list_id,
         price_list_version=price.price_list_version,
@@ -437,30 +423,35 @@ async def create_reservation(
         request,
         caller,
         partner_id,
-        lambda s: reserve(
+        lambda s, recorded: reserve(
             s,
             reservation_id=body.reservation_id,
             credits=body.credits,
             ttl_seconds=ttl,
             now=_now(),
             mailing_id=body.mailing_id,
+            recorded=recorded if isinstance(recorded, Reservation) else None,
         ),
-        lambda s, _: _reservation_body(s, body.reservation_id),
+        lambda s, r: _reservation_body(s, r, body.reservation_id),
         status=201,
+        record=("reservation", body.reservation_id),
         idempotency=_idempotency(caller, request, idempotency_key, body.model_dump()),
         correlation_id=body.mailing_id,
     )
     return answer
 
 
-def _reservation_body(state: PartnerAccount, reservation_id: str) -> dict[str, Any]:
-    reservation = state.reservations[reservation_id]
+def _reservation_body(
+    state: PartnerAccount | BalanceView, recorded: Record | None, reservation_id: str
+) -> dict[str, Any]:
+    if not isinstance(recorded, Reservation):
+        raise not_found(f"reservation {reservation_id!r}")
     return {
         "reservation_id": reservation_id,
-        "credits": reservation.credits,
-        "status": reservation.status,
-        "expires_at": reservation.expires_at.isoformat(),
-        "mailing_id": reservation.mailing_id,
+        "credits": recorded.credits,
+        "status": recorded.status,
+        "expires_at": recorded.expires_at.isoformat(),
+        "mailing_id": recorded.mailing_id,
         "balance": balance_body(state),
     }
 
@@ -470,10 +461,16 @@ async def get_reservation(
     partner_id: str, reservation_id: str, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    state = await _read(request, partner_id)
-    if reservation_id not in state.reservations:
+    found = await find_reservation(_container(request).engine, partner_id, reservation_id)
+    if found is None:
         raise not_found(f"reservation {reservation_id!r}")
-    return _reservation_body(state, reservation_id)
+    hold = Reservation(
+        credits=found.credits,
+        expires_at=found.expires_at,
+        mailing_id=found.mailing_id,
+        status=found.status,  # type: ignore[arg-type]
+    )
+    return _reservation_body(found.balance, hold, reservation_id)
 
 
 @router.post("/partners/{partner_id}/reservations/{reservation_id}/release", tags=["reservations"])
@@ -485,8 +482,13 @@ async def release_reservation(
         request,
         caller,
         partner_id,
-        lambda s: release(s, reservation_id=reservation_id),
-        lambda s, _: _reservation_body(s, reservation_id),
+        lambda s, recorded: release(
+            s,
+            reservation_id=reservation_id,
+            recorded=recorded if isinstance(recorded, Reservation) else None,
+        ),
+        lambda s, r: _reservation_body(s, r, reservation_id),
+        record=("reservation", reservation_id),
     )
     return answer
 
@@ -500,7 +502,12 @@ async def _correct(
     """An ops correction of the account; answers with the balance after it."""
     caller.require_ops()
     _, answer = await _change(
-        request, caller, partner_id, decide, lambda s, _: balance_body(s), status=201
+        request,
+        caller,
+        partner_id,
+        lambda s, _: decide(s),
+        lambda s, _: balance_body(s),
+        status=201,
     )
     return Balance(**answer)
 

@@ -961,9 +961,7 @@ def _close_purchase(state: PartnerAccount, pid: str, event: Event) -> PartnerAcc
 
 
 def _close_charge(state: PartnerAccount, cid: str, event: Event) -> PartnerAccount:
-    return _evolve(
-        state, charges_in_flight=_without(state.charges_in_flight, cid, "charge", event)
-    )
+    return _evolve(state, charges_in_flight=_without(state.charges_in_flight, cid, "charge", event))
 
 
 def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
@@ -974,11 +972,15 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
         state = _close_hold(state, e.reservation_id, hold_credits, e)
     if e.charge_minor is None:
         return _evolve(state, balance=state.balance - e.credits)
+    # A free mailing owes nothing: naming it in the next charge would only grow the state.
+    waiting = state.uncharged_mailing_ids
+    if e.charge_minor > 0:
+        waiting = (*waiting, e.mailing_id)
     return _evolve(
         state,
         uncharged_credits=state.uncharged_credits + e.credits,
         uncharged_minor=state.uncharged_minor + e.charge_minor,
-        uncharged_mailing_ids=(*state.uncharged_mailing_ids, e.mailing_id),
+        uncharged_mailing_ids=waiting,
     )
 
 
@@ -1021,9 +1023,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             hold = Reservation(
                 credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
             )
-            return _evolve(
-                state, holds={**state.holds, rid: hold}, held=state.held + event.credits
-            )
+            return _evolve(state, holds={**state.holds, rid: hold}, held=state.held + event.credits)
         case ReservationReleased(reservation_id=rid, credits=credits):
             return _close_hold(state, rid, credits, event)
         case ReservationExpired(reservation_id=rid, credits=credits):
@@ -1036,9 +1036,7 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             purchase = Purchase(
                 credits=event.credits, amount_minor=event.amount_minor, reason=event.reason
             )
-            return _evolve(
-                state, purchases_in_flight={**state.purchases_in_flight, pid: purchase}
-            )
+            return _evolve(state, purchases_in_flight={**state.purchases_in_flight, pid: purchase})
         case PurchaseSucceeded(purchase_id=pid):
             state = _close_purchase(state, pid, event)
             # A payment that went through ends the streak of declines and its back-off.

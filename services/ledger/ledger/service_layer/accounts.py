@@ -6,16 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from ledger.adapters.event_store import ConcurrencyConflict, StoredEvent
-from ledger.adapters.pricing_client import PricingUnavailable
-from ledger.adapters.projections import AccountChange
-from ledger.adapters.unit_of_work import UnitOfWork
-from ledger.domain import Event, PartnerAccount, apply, event_from_dict, event_to_dict
-from ledger.messages import outgoing_messages
-from shared.messaging.consumer import BatchResult, Subscription
-from shared.messaging.inbox import Inbox, IncomingRecord
+from ledger.domain import Event, PartnerAccount, apply
+from ledger.service_layer.outgoing_messages import outgoing_messages
+from ledger.service_layer.ports import AccountChange, Snapshot, StoredEvent, UnitOfWork
 from shared.messaging.outbox import OutgoingMessage
 
 
@@ -47,21 +40,41 @@ class AccountCache:
             self._states.pop(partner_id, None)
 
 
+def _version(state: PartnerAccount | None) -> int:
+    return state.version if state is not None else 0
+
+
 async def load_accounts(
     uow: UnitOfWork, partner_ids: Iterable[str], cache: AccountCache | None = None
 ) -> dict[str, PartnerAccount | None]:
-    """Current state of each account (None for a partner never registered)."""
-    cached = {pid: cache.get(pid) if cache else None for pid in dict.fromkeys(partner_ids)}
-    streams = await uow.events.load_after(
-        {pid: state.version if state else 0 for pid, state in cached.items()}
-    )
+    """Current state of each account (None for a partner never registered).
+
+    Starts from the newer of the cached state and the latest snapshot, and folds only the
+    events after it: the cost does not depend on how long the stream is.
+    """
+    known = {pid: cache.get(pid) if cache else None for pid in dict.fromkeys(partner_ids)}
+    snapshots = await uow.snapshots.latest({pid: _version(s) for pid, s in known.items()})
+    known.update(snapshots)
+    streams = await uow.events.load_after({pid: _version(s) for pid, s in known.items()})
     accounts: dict[str, PartnerAccount | None] = {}
     for partner_id, stored in streams.items():
-        state = cached[partner_id]
+        state = known[partner_id]
         for event in stored:
-            state = apply(state, event_from_dict(event.type, event.payload))
+            state = apply(state, event.event)
         accounts[partner_id] = state
     return accounts
+
+
+async def load_account_as_of(
+    uow: UnitOfWork, partner_id: str, as_of: datetime
+) -> PartnerAccount | None:
+    """The account as it stood at ``as_of``: the nearest snapshot recorded by then, and the
+    events after it that were recorded by then."""
+    snapshot = await uow.snapshots.latest_at(partner_id, as_of)
+    state = snapshot.state if snapshot is not None else None
+    for event in await uow.events.load_until(partner_id, _version(state), as_of):
+        state = apply(state, event)
+    return state
 
 
 @dataclass
@@ -100,16 +113,21 @@ class ChangeSet:
         return [s.state for s in self._streams.values() if s.events and s.state is not None]
 
     def stored_events(self) -> list[StoredEvent]:
-        stored = []
-        for partner_id, stream in self._streams.items():
-            for (version, event), metadata in zip(stream.events, stream.metadata, strict=True):
-                type_name, payload = event_to_dict(event)
-                stored.append(
-                    StoredEvent(
-                        partner_id, version, type_name, payload, metadata, recorded_at=self.now
-                    )
-                )
-        return stored
+        return [
+            StoredEvent(partner_id, version, event, metadata, recorded_at=self.now)
+            for partner_id, stream in self._streams.items()
+            for (version, event), metadata in zip(stream.events, stream.metadata, strict=True)
+        ]
+
+    def snapshots(self, interval: int) -> list[Snapshot]:
+        """A snapshot of each state whose version is a multiple of ``interval``: the same
+        versions whatever the batches were, so a rebuild writes the very same snapshots."""
+        return [
+            Snapshot(state, self.now)
+            for stream in self._streams.values()
+            for state in stream.states
+            if state.version % interval == 0
+        ]
 
     def account_changes(self) -> list[AccountChange]:
         return [
@@ -130,40 +148,6 @@ class ChangeSet:
     async def write(self, uow: UnitOfWork) -> None:
         """Events, projections and outbox messages, all in the caller's transaction."""
         await uow.events.append(self.stored_events())
+        await uow.snapshots.save(self.snapshots(uow.snapshot_interval))
         await uow.projections.record(self.account_changes())
         await uow.outbox.write(self.outgoing())
-
-
-class AccountBatchHandler:
-    """Base of the ledger's consumers: each batch runs on the consumer's transaction, with the
-    account states cached between batches (and forgotten when a batch has to be retried)."""
-
-    topic: str
-    dead_letter_topic: str
-
-    def __init__(self) -> None:
-        self.cache = AccountCache()
-
-    async def handle(
-        self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
-    ) -> BatchResult:
-        raise NotImplementedError
-
-    async def __call__(
-        self, connection: AsyncConnection, inbox: Inbox, records: Sequence[IncomingRecord]
-    ) -> BatchResult:
-        return await self.handle(UnitOfWork.on(connection, inbox), records, self.cache)
-
-    def subscription(self, group: str) -> Subscription:
-        def forget(records: Sequence[IncomingRecord]) -> None:
-            self.cache.discard({r.key.decode() for r in records if r.key})
-
-        return Subscription(
-            topic=self.topic,
-            group=group,
-            handler=self,
-            dead_letter_topic=self.dead_letter_topic,
-            # Another writer appended first, or pricing is down: reload and try again.
-            retry_on=(ConcurrencyConflict, PricingUnavailable),
-            on_retry=forget,
-        )

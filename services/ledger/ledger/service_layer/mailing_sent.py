@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.adapters.pricing_client import PricedItem, PricingClient, QuoteItem, RejectedItem
-from ledger.adapters.unit_of_work import UnitOfWork
-from ledger.changes import AccountBatchHandler, AccountCache, ChangeSet, load_accounts
 from ledger.domain import (
     Event,
     LedgerError,
@@ -21,6 +18,15 @@ from ledger.domain import (
     auto_purchase_id,
     debit_mailing,
     request_purchase,
+)
+from ledger.service_layer.accounts import AccountCache, ChangeSet, load_accounts
+from ledger.service_layer.ports import (
+    PricedItem,
+    Pricing,
+    PricingUnavailable,
+    QuoteItem,
+    RejectedItem,
+    UnitOfWork,
 )
 from shared.codec import InvalidMessage, decode, parse_time
 from shared.messaging.consumer import BatchResult
@@ -48,12 +54,15 @@ def _minor(item: PricedItem) -> int:
     return int(item.quote["amount_minor"])
 
 
-class MailingSentHandler(AccountBatchHandler):
+class MailingSentHandler:
+    """Debits a batch of sent mailings, in the consumer's transaction."""
+
     topic = MAILING_SENT.name
     dead_letter_topic = MAILING_SENT_DLQ.name
+    # Pricing is down: nothing is lost by waiting, so the batch is tried again.
+    transient: tuple[type[Exception], ...] = (PricingUnavailable,)
 
-    def __init__(self, pricing: PricingClient, minimum_charge_minor: int) -> None:
-        super().__init__()
+    def __init__(self, pricing: Pricing, minimum_charge_minor: int) -> None:
         self._pricing = pricing
         self._minimum_charge_minor = minimum_charge_minor
 

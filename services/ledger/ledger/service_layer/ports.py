@@ -1,0 +1,200 @@
+"""What the service layer needs from the world, as Protocols; adapters implement them.
+
+The unit tests implement them in memory (``tests/unit/ledger/fakes.py``), so every use case
+runs there without PostgreSQL, Kafka or the pricing service.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from ledger.domain import Event, PartnerAccount, Record, RecordKind
+from shared.messaging.outbox import OutgoingMessage
+
+# --- the event store ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A domain event as the store keeps it: position in its stream plus metadata."""
+
+    originator_id: str
+    originator_version: int
+    event: Event
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    global_position: int | None = None
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer appended to one of the streams first; reload and decide again."""
+
+
+class EventStore(Protocol):
+    async def load_after(self, after_versions: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
+        """Each stream's events with a version above the one given (0: the whole stream)."""
+        ...
+
+    async def load_until(self, partner_id: str, after_version: int, at: datetime) -> list[Event]:
+        """One stream's events above ``after_version``, up to the first recorded after ``at``."""
+        ...
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        """Append new events; ``ConcurrencyConflict`` when a version is taken already."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    state: PartnerAccount
+    recorded_at: datetime  # when the last event it holds was recorded
+
+
+class Snapshots(Protocol):
+    async def latest(self, after_versions: Mapping[str, int]) -> dict[str, PartnerAccount]:
+        """The newest snapshot of each account newer than the version given (0: any)."""
+        ...
+
+    async def latest_at(self, partner_id: str, at: datetime) -> Snapshot | None:
+        """The newest snapshot whose last event was recorded at or before ``at``."""
+        ...
+
+    async def save(self, snapshots: Iterable[Snapshot]) -> None: ...
+
+
+# --- read models kept in the same transaction ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """What one command or batch did to one account: the events with their versions."""
+
+    before: PartnerAccount | None
+    events: Sequence[tuple[int, Event]]
+    states: Sequence[PartnerAccount]  # the state after each event
+    times: Sequence[datetime]  # when each event was recorded
+
+    @property
+    def after(self) -> PartnerAccount:
+        return self.states[-1]
+
+
+class Projections(Protocol):
+    async def record(self, changes: Iterable[AccountChange]) -> None:
+        """Bring every read model up to date with these changes."""
+        ...
+
+    async def mailings_already_debited(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which (partner, mailing) pairs have a debit already."""
+        ...
+
+
+class Records(Protocol):
+    """The ledger's records of reservations, purchases and charges (open and closed)."""
+
+    async def find(
+        self, kind: RecordKind, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Record]:
+        """The records with these (partner id, record id) keys that exist."""
+        ...
+
+
+class Inbox(Protocol):
+    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]:
+        """The ids not seen before; they are recorded as seen."""
+        ...
+
+
+class Outbox(Protocol):
+    async def write(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The answer given to a request that carried an ``Idempotency-Key``."""
+
+    request_hash: str
+    status: int
+    body: dict[str, Any]
+
+
+class IdempotencyKeys(Protocol):
+    async def find(self, scope: str, key: str) -> StoredResponse | None: ...
+
+    async def save(self, scope: str, key: str, response: StoredResponse) -> None:
+        """``ConcurrencyConflict`` when a twin request stored the key first."""
+        ...
+
+
+class PartnerTokens(Protocol):
+    async def store(self, partner_id: str, token: str) -> None:
+        """Keep (a hash of) a partner's new API token."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """Every store the ledger writes to, in one transaction."""
+
+    @property
+    def events(self) -> EventStore: ...
+    @property
+    def snapshots(self) -> Snapshots: ...
+    @property
+    def projections(self) -> Projections: ...
+    @property
+    def records(self) -> Records: ...
+    @property
+    def inbox(self) -> Inbox: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def idempotency_keys(self) -> IdempotencyKeys: ...
+    @property
+    def tokens(self) -> PartnerTokens: ...
+    @property
+    def snapshot_interval(self) -> int:
+        """A snapshot is written whenever a stream's version is a multiple of this."""
+        ...
+
+
+# --- the pricing service ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteItem:
+    """Price ``quantity`` of a price list's component with the version in effect at ``at``."""
+
+    price_list_id: str
+    component: str
+    quantity: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    price_list_id: str
+    price_list_version: int
+    currency: str
+    amount: Decimal
+    quote: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """The pricing service refused this item for good (e.g. an unknown price list)."""
+
+    reason: str
+
+
+class PricingUnavailable(Exception):
+    """Pricing could not answer now (down, overloaded, 5xx): retry later, never skip."""
+
+
+class Pricing(Protocol):
+    async def quote_batch(self, items: Sequence[QuoteItem]) -> list[PricedItem | RejectedItem]:
+        """One result per item, in the same order."""
+        ...
