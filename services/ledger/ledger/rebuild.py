@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledger.adapters.projections import PostgresProjections
-from ledger.domain import Event, PartnerAccount, apply, event_from_dict
+from ledger.adapters.stored_events import from_row
+from ledger.domain import Event, PartnerAccount, apply
 from ledger.service_layer.ports import AccountChange
 
 # What identifies a row of each read model, for the comparison.
@@ -52,7 +53,7 @@ async def _streams(connection: AsyncConnection) -> AsyncIterator[list[tuple[int,
             yield stream
             stream = []
         current = partner_id
-        stream.append((version, event_from_dict(type_name, payload), recorded_at))
+        stream.append((version, from_row(type_name, 1, payload), recorded_at))
     if stream:
         yield stream
 

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.domain import Event, event_from_dict, event_to_dict
+from ledger.adapters.stored_events import from_row, to_row
+from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 
 _LOAD = text(
@@ -61,7 +62,7 @@ class PostgresEventStore:
                 StoredEvent(
                     originator_id=row[1],
                     originator_version=row[2],
-                    event=event_from_dict(row[3], orjson.loads(row[4])),
+                    event=from_row(row[3], 1, orjson.loads(row[4])),
                     metadata=orjson.loads(row[5]),
                     recorded_at=row[6],
                     global_position=row[0],
@@ -77,21 +78,21 @@ class PostgresEventStore:
         async for type_name, payload, recorded_at in result:
             if recorded_at > at:
                 break
-            events.append(event_from_dict(type_name, orjson.loads(payload)))
+            events.append(from_row(type_name, 1, orjson.loads(payload)))
         return events
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:
             return
-        rows = [event_to_dict(e.event) for e in events]
+        rows = [to_row(e.event) for e in events]
         try:
             await self._connection.execute(
                 _APPEND,
                 {
                     "ids": [e.originator_id for e in events],
                     "versions": [e.originator_version for e in events],
-                    "types": [type_name for type_name, _ in rows],
-                    "payloads": [orjson.dumps(payload).decode() for _, payload in rows],
+                    "types": [type_name for type_name, _, _ in rows],
+                    "payloads": [orjson.dumps(payload).decode() for _, _, payload in rows],
                     "metadata": [orjson.dumps(e.metadata).decode() for e in events],
                     "times": [e.recorded_at for e in events],
                 },
