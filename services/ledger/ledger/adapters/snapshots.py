@@ -141,7 +141,7 @@ _LATEST_AT = text(
     """
     SELECT state::text, recorded_at FROM snapshots
     WHERE partner_id = :id AND schema_version = :schema AND recorded_at <= :at
-    ORDER BY version DESC LIMIT 1
+    ORDER BY recorded_at DESC, version DESC LIMIT 1
     """
 )
 

@@ -33,7 +33,7 @@ def upgrade() -> None:
             PRIMARY KEY (partner_id, version)
         );
         -- `as_of` looks for the last snapshot recorded at or before a time.
-        CREATE INDEX snapshots_by_time ON snapshots (partner_id, recorded_at);
+        CREATE INDEX snapshots_by_time ON snapshots (partner_id, recorded_at, version);
 
         CREATE TABLE partners (
             partner_id               text PRIMARY KEY,
