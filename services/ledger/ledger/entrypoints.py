@@ -2,14 +2,12 @@
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from ledger.adapters.views.reservations import partners_with_expired_holds
 from ledger.bootstrap import LedgerContainer, bootstrap
-from ledger.domain import Event, PartnerAccount, Record, expire_reservations
-from ledger.service_layer.commands import Command, run_command
+from ledger.service_layer.handlers import ExpireReservations, execute
 from ledger.settings import LedgerSettings
 from shared.messaging.consumer import run_consumer
 from shared.messaging.kafka import create_producer
@@ -49,22 +47,13 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
 async def expire_due_reservations(container: LedgerContainer, now: datetime) -> int:
     """Expire every hold whose time is up; returns how many partners were swept."""
     partners = await partners_with_expired_holds(container.engine, now)
-
-    def respond(
-        _: PartnerAccount | None, events: list[Event], __: Record | None
-    ) -> tuple[int, dict[str, Any]]:
-        return 200, {"expired": len(events)}
-
     for partner_id in partners:
-        await run_command(
+        await execute(
             container.unit_of_work,
-            Command(
-                partner_id,
-                lambda state, _: expire_reservations(state, now) if state else [],
-                {"causation_id": f"expiry:{now.isoformat()}", "actor": "expiry"},
-                respond,
-            ),
+            ExpireReservations(partner_id=partner_id),
             now,
+            metadata={"causation_id": f"expiry:{now.isoformat()}", "actor": "expiry"},
+            present=lambda outcome: (200, {"expired": len(outcome.events)}),
         )
     return len(partners)
 

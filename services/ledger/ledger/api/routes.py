@@ -1,6 +1,5 @@
 """The ledger's HTTP API for partner portals and ops. Thin: parse, authorise, run a command."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,33 +26,26 @@ from ledger.api.schemas import (
     NewReservation,
 )
 from ledger.bootstrap import LedgerContainer
-from ledger.domain import (
-    Event,
-    PartnerAccount,
-    Purchase,
-    Record,
-    RecordKind,
-    Reservation,
-    adjust_credits,
-    attach_customer,
-    change_billing,
-    grant_credits,
-    register_partner,
-    release,
-    replay,
-    request_purchase,
-    reserve,
-    settle_debt,
-)
-from ledger.service_layer.commands import (
-    Command,
-    Idempotency,
-    new_partner_token,
-    read_account,
-    run_command,
+from ledger.domain import PartnerAccount, PartnerNotRegistered, Record, Reservation
+from ledger.service_layer.commands import Idempotency, new_partner_token, read_account
+from ledger.service_layer.handlers import (
+    AccountCommand,
+    AdjustCredits,
+    AttachCustomer,
+    BillingChoice,
+    ChangeBilling,
+    GrantCredits,
+    Outcome,
+    Present,
+    RegisterPartner,
+    ReleaseReservation,
+    RequestPurchase,
+    ReserveCredits,
+    SettleDebt,
+    execute,
 )
 from ledger.service_layer.mailing_sent import CREDITS_COMPONENT
-from ledger.service_layer.ports import QuoteItem, RejectedItem, UnitOfWork
+from ledger.service_layer.ports import QuoteItem, RejectedItem
 from shared.problems import Problem, invalid, not_found
 
 router = APIRouter(prefix="/v1")
@@ -122,22 +114,40 @@ def billing_body(state: PartnerAccount | BillingView) -> dict[str, Any]:
     }
 
 
-def _registered(partner_id: str, state: PartnerAccount | None) -> PartnerAccount:
-    if state is None:
-        raise not_found(f"partner {partner_id!r}")
-    return state
-
-
-def _billing_args(billing: BillingSettings) -> dict[str, Any]:
-    return {
-        "billing_mode": billing.billing_mode,
-        "reminder_threshold": billing.reminder_threshold,
-        "auto_purchase_credits": billing.auto_purchase.credits if billing.auto_purchase else None,
-        "auto_purchase_trigger": (
+def _billing_choice(billing: BillingSettings) -> BillingChoice:
+    return BillingChoice(
+        billing_mode=billing.billing_mode,
+        reminder_threshold=billing.reminder_threshold,
+        auto_purchase_credits=billing.auto_purchase.credits if billing.auto_purchase else None,
+        auto_purchase_trigger=(
             billing.auto_purchase.trigger_threshold if billing.auto_purchase else None
         ),
-        "payment_method": billing.payment_method.model_dump() if billing.payment_method else None,
-    }
+        payment_method=billing.payment_method.model_dump() if billing.payment_method else None,
+    )
+
+
+async def _execute(
+    request: Request,
+    caller: Caller,
+    command: AccountCommand,
+    present: Present,
+    *,
+    idempotency: Idempotency | None = None,
+    **metadata: Any,
+) -> dict[str, Any]:
+    """Run a command on the partner's account and answer with what ``present`` makes of it."""
+    try:
+        _, body = await execute(
+            _container(request).unit_of_work,
+            command,
+            _now(),
+            metadata=_metadata(caller, request, **metadata),
+            present=present,
+            idempotency=idempotency,
+        )
+    except PartnerNotRegistered:
+        raise not_found(f"partner {command.partner_id!r}") from None
+    return body
 
 
 @router.post("/partners", status_code=201, tags=["partners"])
@@ -148,26 +158,8 @@ async def create_partner(
     caller.require_ops()
     token = new_partner_token()
 
-    def decide(state: PartnerAccount | None, _: Record | None) -> list[Event]:
-        events = register_partner(
-            state,
-            partner_id=body.partner_id,
-            name=body.name,
-            locale=body.locale,
-            billing_mode=body.billing.billing_mode,
-            currency=body.currency,
-            credit_price_list_id=body.credit_price_list_id,
-            mailing_price_list_id=body.mailing_price_list_id,
-        )
-        return events + change_billing(replay(events), **_billing_args(body.billing))
-
-    async def save_token(uow: UnitOfWork, state: PartnerAccount) -> None:
-        await uow.tokens.store(state.partner_id, token)
-
-    def respond(
-        state: PartnerAccount | None, _: list[Event], __: Record | None
-    ) -> tuple[int, dict[str, Any]]:
-        account = _registered(body.partner_id, state)
+    def present(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+        account = outcome.state
         return 201, {
             "partner_id": account.partner_id,
             "name": account.name,
@@ -176,12 +168,17 @@ async def create_partner(
             "balance": balance_body(account),
         }
 
-    _, answer = await run_command(
-        _container(request).unit_of_work,
-        Command(body.partner_id, decide, _metadata(caller, request), respond, after=save_token),
-        _now(),
+    command = RegisterPartner(
+        partner_id=body.partner_id,
+        name=body.name,
+        locale=body.locale,
+        currency=body.currency,
+        credit_price_list_id=body.credit_price_list_id,
+        mailing_price_list_id=body.mailing_price_list_id,
+        billing=_billing_choice(body.billing),
+        token=token,
     )
-    return answer
+    return await _execute(request, caller, command, present)
 
 
 @router.get("/partners/{partner_id}", tags=["partners"])
@@ -202,57 +199,21 @@ async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) 
     }
 
 
-async def _change(
-    request: Request,
-    caller: Caller,
-    partner_id: str,
-    decide: Callable[[PartnerAccount, Record | None], list[Event]],
-    respond: Callable[[PartnerAccount, Record | None], dict[str, Any]],
-    *,
-    status: int = 200,
-    idempotency: Idempotency | None = None,
-    record: tuple[RecordKind, str] | None = None,
-    **metadata: Any,
-) -> tuple[int, dict[str, Any]]:
-    """Run a command on an existing partner's account."""
-    caller.require_partner(partner_id)
-
-    def on_registered(state: PartnerAccount | None, recorded: Record | None) -> list[Event]:
-        return decide(_registered(partner_id, state), recorded)
-
-    def answer(
-        state: PartnerAccount | None, _: list[Event], recorded: Record | None
-    ) -> tuple[int, dict[str, Any]]:
-        return status, respond(_registered(partner_id, state), recorded)
-
-    return await run_command(
-        _container(request).unit_of_work,
-        Command(
-            partner_id,
-            on_registered,
-            _metadata(caller, request, **metadata),
-            answer,
-            idempotency=idempotency,
-            record=record,
-        ),
-        _now(),
-    )
-
-
 @router.post("/partners/{partner_id}/customers", status_code=201, tags=["customers"])
 async def add_customer(
     partner_id: str, body: NewCustomer, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     """Attach a customer (sub-account) whose mailings the partner pays for."""
-    _, answer = await _change(
+    caller.require_partner(partner_id)
+    return await _execute(
         request,
         caller,
-        partner_id,
-        lambda s, _: attach_customer(s, customer_id=body.customer_id, name=body.name),
-        lambda s, _: {"customer_id": body.customer_id, "name": s.customers[body.customer_id]},
-        status=201,
+        AttachCustomer(partner_id=partner_id, customer_id=body.customer_id, name=body.name),
+        lambda o: (
+            201,
+            {"customer_id": body.customer_id, "name": o.state.customers[body.customer_id]},
+        ),
     )
-    return answer
 
 
 @router.get("/partners/{partner_id}/customers", tags=["customers"])
@@ -339,14 +300,13 @@ async def put_billing(
     partner_id: str, body: BillingSettings, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     """Billing mode, reminder threshold, auto-purchase and payment method, all at once."""
-    _, answer = await _change(
+    caller.require_partner(partner_id)
+    return await _execute(
         request,
         caller,
-        partner_id,
-        lambda s, _: change_billing(s, **_billing_args(body)),
-        lambda s, _: billing_body(s),
+        ChangeBilling(partner_id=partner_id, billing=_billing_choice(body)),
+        lambda o: (200, billing_body(o.state)),
     )
-    return answer
 
 
 @router.post("/partners/{partner_id}/purchases", status_code=202, tags=["purchases"])
@@ -374,38 +334,34 @@ async def create_purchase(
         )
     idempotency = _idempotency(caller, request, idempotency_key, body.model_dump())
     purchase_id = f"{partner_id}:purchase:{idempotency.request_hash[:24]}"
-    _, answer = await _change(
+    amount_minor = int(price.quote["amount_minor"])
+    command = RequestPurchase(
+        partner_id=partner_id,
+        purchase_id=purchase_id,
+        credits=body.credits,
+        amount_minor=amount_minor,
+        currency=price.currency,
+        price_list_id=price.price_list_id,
+        price_list_version=price.price_list_version,
+        actor=caller.actor,
+    )
+    answer = {
+        "purchase_id": purchase_id,
+        "credits": body.credits,
+        "amount_minor": amount_minor,
+        "currency": price.currency,
+        "status": "requested",
+    }
+    return await _execute(
         request,
         caller,
-        partner_id,
-        lambda s, recorded: request_purchase(
-            s,
-            purchase_id=purchase_id,
-            credits=body.credits,
-            amount_minor=int(price.quote["amount_minor"]),
-            currency=price.currency,
-            price_list_id=price.price_list_id,
-            price_list_version=price.price_list_version,
-            reason="manual",
-            actor=caller.actor,
-            now=now,
-            recorded=recorded if isinstance(recorded, Purchase) else None,
-        ),
-        lambda s, _: {
-            "purchase_id": purchase_id,
-            "credits": body.credits,
-            "amount_minor": int(price.quote["amount_minor"]),
-            "currency": price.currency,
-            "status": "requested",
-        },
-        status=202,
+        command,
+        lambda _: (202, answer),
         idempotency=idempotency,
-        record=("purchase", purchase_id),
         correlation_id=purchase_id,
         price_list_id=price.price_list_id,
         price_list_version=price.price_list_version,
     )
-    return answer
 
 
 @router.post("/partners/{partner_id}/reservations", status_code=201, tags=["reservations"])
@@ -418,27 +374,22 @@ async def create_reservation(
 ) -> dict[str, Any]:
     """Hold credits for a planned mailing. Its `mailing.sent` (with `reservation_id`) captures
     the hold up to its amount and releases the rest; an unused hold expires after its TTL."""
-    ttl = body.ttl_seconds or _container(request).settings.reservation_ttl_seconds
-    _, answer = await _change(
+    caller.require_partner(partner_id)
+    command = ReserveCredits(
+        partner_id=partner_id,
+        reservation_id=body.reservation_id,
+        credits=body.credits,
+        ttl_seconds=body.ttl_seconds or _container(request).settings.reservation_ttl_seconds,
+        mailing_id=body.mailing_id,
+    )
+    return await _execute(
         request,
         caller,
-        partner_id,
-        lambda s, recorded: reserve(
-            s,
-            reservation_id=body.reservation_id,
-            credits=body.credits,
-            ttl_seconds=ttl,
-            now=_now(),
-            mailing_id=body.mailing_id,
-            recorded=recorded if isinstance(recorded, Reservation) else None,
-        ),
-        lambda s, r: _reservation_body(s, r, body.reservation_id),
-        status=201,
-        record=("reservation", body.reservation_id),
+        command,
+        lambda o: (201, _reservation_body(o.state, o.record, body.reservation_id)),
         idempotency=_idempotency(caller, request, idempotency_key, body.model_dump()),
         correlation_id=body.mailing_id,
     )
-    return answer
 
 
 def _reservation_body(
@@ -478,38 +429,22 @@ async def release_reservation(
     partner_id: str, reservation_id: str, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     """Give the held credits back (the mailing will not be sent)."""
-    _, answer = await _change(
+    caller.require_partner(partner_id)
+    return await _execute(
         request,
         caller,
-        partner_id,
-        lambda s, recorded: release(
-            s,
-            reservation_id=reservation_id,
-            recorded=recorded if isinstance(recorded, Reservation) else None,
-        ),
-        lambda s, r: _reservation_body(s, r, reservation_id),
-        record=("reservation", reservation_id),
+        ReleaseReservation(partner_id=partner_id, reservation_id=reservation_id),
+        lambda o: (200, _reservation_body(o.state, o.record, reservation_id)),
     )
-    return answer
 
 
 async def _correct(
-    request: Request,
-    caller: Caller,
-    partner_id: str,
-    decide: Callable[[PartnerAccount], list[Event]],
+    request: Request, caller: Caller, command: GrantCredits | AdjustCredits | SettleDebt
 ) -> Balance:
     """An ops correction of the account; answers with the balance after it."""
     caller.require_ops()
-    _, answer = await _change(
-        request,
-        caller,
-        partner_id,
-        lambda s, _: decide(s),
-        lambda s, _: balance_body(s),
-        status=201,
-    )
-    return Balance(**answer)
+    body = await _execute(request, caller, command, lambda o: (201, balance_body(o.state)))
+    return Balance(**body)
 
 
 @router.post("/partners/{partner_id}/credits/grants", status_code=201, tags=["ops"])
@@ -520,8 +455,9 @@ async def grant(
     return await _correct(
         request,
         caller,
-        partner_id,
-        lambda s: grant_credits(s, credits=body.credits, reason=body.reason, actor=caller.actor),
+        GrantCredits(
+            partner_id=partner_id, credits=body.credits, reason=body.reason, actor=caller.actor
+        ),
     )
 
 
@@ -533,8 +469,9 @@ async def adjust(
     return await _correct(
         request,
         caller,
-        partner_id,
-        lambda s: adjust_credits(s, delta=body.delta, reason=body.reason, actor=caller.actor),
+        AdjustCredits(
+            partner_id=partner_id, delta=body.delta, reason=body.reason, actor=caller.actor
+        ),
     )
 
 
@@ -546,6 +483,5 @@ async def settle(
     return await _correct(
         request,
         caller,
-        partner_id,
-        lambda s: settle_debt(s, by=body.by, actor=caller.actor, reference=body.reference),
+        SettleDebt(partner_id=partner_id, by=body.by, actor=caller.actor, reference=body.reference),
     )
