@@ -7,7 +7,9 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ledger.adapters.pricing_client import PricingClient
+from ledger.adapters.tokens import TokenLookup
 from ledger.adapters.unit_of_work import unit_of_work
+from ledger.adapters.views.reads import ReadPool
 from ledger.consumers import AccountConsumer
 from ledger.service_layer.mailing_sent import MailingSentHandler
 from ledger.service_layer.payment_results import PaymentResultHandler
@@ -23,6 +25,8 @@ class LedgerContainer:
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     pricing: PricingClient
+    reads: ReadPool
+    tokens: TokenLookup
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new transaction over every store; commits when the block ends normally."""
@@ -36,6 +40,7 @@ class LedgerContainer:
         return AccountConsumer(PaymentResultHandler(), self.settings.snapshot_interval)
 
     async def close(self) -> None:
+        await self.reads.close()
         await self.http.aclose()
         await self.engine.dispose()
 
@@ -43,10 +48,13 @@ class LedgerContainer:
 def bootstrap(settings: LedgerSettings) -> LedgerContainer:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     http = httpx.AsyncClient(base_url=settings.pricing_url, timeout=httpx.Timeout(10.0))
+    reads = ReadPool(settings.database_url, settings.db_pool_size)
     return LedgerContainer(
         settings=settings,
         engine=engine,
         sessionmaker=sessionmaker_for(engine),
         http=http,
         pricing=PricingClient(http),
+        reads=reads,
+        tokens=TokenLookup(reads),
     )

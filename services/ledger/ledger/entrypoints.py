@@ -46,7 +46,7 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
 
 async def expire_due_reservations(container: LedgerContainer, now: datetime) -> int:
     """Expire every hold whose time is up; returns how many partners were swept."""
-    partners = await partners_with_expired_holds(container.engine, now)
+    partners = await partners_with_expired_holds(container.reads, now)
     for partner_id in partners:
         await execute(
             container.unit_of_work,

@@ -1,9 +1,12 @@
 """Partner API tokens: secrets, so not events; only their SHA-256 hashes are kept."""
 
 import hashlib
+from collections import OrderedDict
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.adapters.views.reads import ReadPool
 
 
 def token_hash(token: str) -> str:
@@ -21,13 +24,27 @@ class PostgresPartnerTokens:
         )
 
 
-async def partner_for_token(engine: AsyncEngine, token: str) -> str | None:
-    """The partner a token belongs to, or None."""
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                text("SELECT partner_id FROM partner_tokens WHERE token_hash = :h"),
-                {"h": token_hash(token)},
-            )
-        ).first()
-    return None if row is None else str(row[0])
+class TokenLookup:
+    """Which partner a token belongs to. A token never changes owner, so an answer found is
+    kept (a bounded number of them) and the next request with it needs no query."""
+
+    def __init__(self, reads: ReadPool, max_tokens: int = 10_000) -> None:
+        self._reads = reads
+        self._known: OrderedDict[str, str] = OrderedDict()
+        self._max = max_tokens
+
+    async def partner_for(self, token: str) -> str | None:
+        digest = token_hash(token)
+        partner_id = self._known.get(digest)
+        if partner_id is not None:
+            self._known.move_to_end(digest)
+            return partner_id
+        row = await self._reads.fetchrow(
+            "SELECT partner_id FROM partner_tokens WHERE token_hash = $1", digest
+        )
+        if row is None:
+            return None  # unknown tokens are not remembered: a flood of them costs no memory
+        self._known[digest] = partner_id = str(row[0])
+        if len(self._known) > self._max:
+            self._known.popitem(last=False)
+        return partner_id

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ledger.adapters.tokens import partner_for_token
 from shared.problems import Problem, not_found
 
 
@@ -46,7 +45,7 @@ async def current_caller(request: Request) -> Caller:
     container = request.app.state.container
     if hmac.compare_digest(token.encode(), container.settings.ops_token.encode()):
         return Caller(None)
-    partner_id = await partner_for_token(container.engine, token)
+    partner_id = await container.tokens.partner_for(token)
     if partner_id is None:
         raise _unauthorized("unknown token")
     return Caller(partner_id)

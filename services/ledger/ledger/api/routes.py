@@ -184,7 +184,7 @@ async def create_partner(
 @router.get("/partners/{partner_id}", tags=["partners"])
 async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    partner = await find_partner(_container(request).engine, partner_id)
+    partner = await find_partner(_container(request).reads, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id!r}")
     return {
@@ -221,7 +221,7 @@ async def list_customers(
     partner_id: str, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    customers = await customers_of(_container(request).engine, partner_id)
+    customers = await customers_of(_container(request).reads, partner_id)
     if customers is None:
         raise not_found(f"partner {partner_id!r}")
     return {
@@ -249,7 +249,7 @@ async def get_balance(
         if state is None:
             raise not_found(f"partner {partner_id!r} at {as_of.isoformat()}")
         return Balance(**balance_body(state))
-    balance = await find_balance(_container(request).engine, partner_id)
+    balance = await find_balance(_container(request).reads, partner_id)
     if balance is None:
         raise not_found(f"partner {partner_id!r}")
     return Balance(**balance_body(balance))
@@ -265,7 +265,7 @@ async def list_events(
 ) -> EventPage:
     """The partner's events in order, `limit` at a time after version `after`."""
     caller.require_partner(partner_id)
-    rows = await history_page(_container(request).engine, partner_id, after, limit + 1)
+    rows = await history_page(_container(request).reads, partner_id, after, limit + 1)
     if rows is None:
         raise not_found(f"partner {partner_id!r}")
     page = [
@@ -289,7 +289,7 @@ async def list_events(
 @router.get("/partners/{partner_id}/billing", tags=["billing"])
 async def get_billing(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    partner = await find_partner(_container(request).engine, partner_id)
+    partner = await find_partner(_container(request).reads, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id!r}")
     return billing_body(partner.billing)
@@ -321,7 +321,7 @@ async def create_purchase(
     arrive on the balance when the payment succeeds (202: accepted, not yet paid)."""
     caller.require_partner(partner_id)
     container = _container(request)
-    partner = await find_partner(container.engine, partner_id)
+    partner = await find_partner(container.reads, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id!r}")
     now = _now()
@@ -412,7 +412,7 @@ async def get_reservation(
     partner_id: str, reservation_id: str, caller: CurrentCaller, request: Request
 ) -> dict[str, Any]:
     caller.require_partner(partner_id)
-    found = await find_reservation(_container(request).engine, partner_id, reservation_id)
+    found = await find_reservation(_container(request).reads, partner_id, reservation_id)
     if found is None:
         raise not_found(f"reservation {reservation_id!r}")
     hold = Reservation(

@@ -2,8 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from ledger.adapters.views.reads import ReadPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,15 +19,14 @@ class BalanceView:
         return self.balance - self.held
 
 
-_BALANCE = text(
+_BALANCE = (
     "SELECT balance, held, debt_credits, debt_minor, version"
-    " FROM partner_balances WHERE partner_id = :p"
+    " FROM partner_balances WHERE partner_id = $1"
 )
 
 
-async def find_balance(engine: AsyncEngine, partner_id: str) -> BalanceView | None:
-    async with engine.connect() as connection:
-        row = (await connection.execute(_BALANCE, {"p": partner_id})).first()
+async def find_balance(reads: ReadPool, partner_id: str) -> BalanceView | None:
+    row = await reads.fetchrow(_BALANCE, partner_id)
     if row is None:
         return None
     return BalanceView(partner_id, row[0], row[1], row[2], row[3], row[4])

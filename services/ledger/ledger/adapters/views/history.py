@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+import orjson
+
+from ledger.adapters.views.reads import ReadPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,20 +22,29 @@ class HistoryEntry:
     metadata: dict[str, Any]
 
 
-_EXISTS = text("SELECT 1 FROM partner_balances WHERE partner_id = :p")
-_PAGE = text(
+_EXISTS = "SELECT 1 FROM partner_balances WHERE partner_id = $1"
+_PAGE = (
     "SELECT originator_version, global_position, type, recorded_at, payload, metadata"
-    " FROM events WHERE originator_id = :p AND originator_version > :after"
-    " ORDER BY originator_version LIMIT :limit"
+    " FROM events WHERE originator_id = $1 AND originator_version > $2"
+    " ORDER BY originator_version LIMIT $3"
 )
 
 
 async def history_page(
-    engine: AsyncEngine, partner_id: str, after: int, limit: int
+    reads: ReadPool, partner_id: str, after: int, limit: int
 ) -> list[HistoryEntry] | None:
     """Up to ``limit`` events after version ``after``; None when the partner is unknown."""
-    async with engine.connect() as connection:
-        if (await connection.execute(_EXISTS, {"p": partner_id})).first() is None:
-            return None
-        rows = await connection.execute(_PAGE, {"p": partner_id, "after": after, "limit": limit})
-        return [HistoryEntry(*row) for row in rows]
+    if await reads.fetchrow(_EXISTS, partner_id) is None:
+        return None
+    rows = await reads.fetch(_PAGE, partner_id, after, limit)
+    return [
+        HistoryEntry(
+            version=row[0],
+            global_position=row[1],
+            type=row[2],
+            recorded_at=row[3],
+            payload=orjson.loads(row[4]),
+            metadata=orjson.loads(row[5]),
+        )
+        for row in rows
+    ]

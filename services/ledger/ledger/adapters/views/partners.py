@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+import orjson
 
 from ledger.adapters.views.balances import BalanceView
+from ledger.adapters.views.reads import ReadPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +31,18 @@ class PartnerView:
     balance: BalanceView
 
 
-_PARTNER = text(
-    """
+_PARTNER = """
     SELECT p.name, p.locale, p.currency, p.credit_price_list_id, p.mailing_price_list_id,
            p.billing_mode, p.reminder_threshold, p.auto_purchase_credits,
            p.auto_purchase_trigger, p.auto_purchase_suspended, p.payment_method,
            b.balance, b.held, b.debt_credits, b.debt_minor, b.version
     FROM partners p JOIN partner_balances b USING (partner_id)
-    WHERE p.partner_id = :p
-    """
-)
+    WHERE p.partner_id = $1
+"""
 
 
-async def find_partner(engine: AsyncEngine, partner_id: str) -> PartnerView | None:
-    async with engine.connect() as connection:
-        row = (await connection.execute(_PARTNER, {"p": partner_id})).first()
+async def find_partner(reads: ReadPool, partner_id: str) -> PartnerView | None:
+    row = await reads.fetchrow(_PARTNER, partner_id)
     if row is None:
         return None
     return PartnerView(
@@ -55,6 +52,13 @@ async def find_partner(engine: AsyncEngine, partner_id: str) -> PartnerView | No
         currency=row[2],
         credit_price_list_id=row[3],
         mailing_price_list_id=row[4],
-        billing=BillingView(*row[5:11]),
-        balance=BalanceView(partner_id, *row[11:16]),
+        billing=BillingView(
+            billing_mode=row[5],
+            reminder_threshold=row[6],
+            auto_purchase_credits=row[7],
+            auto_purchase_trigger=row[8],
+            auto_purchase_suspended=row[9],
+            payment_method=None if row[10] is None else orjson.loads(row[10]),
+        ),
+        balance=BalanceView(partner_id, row[11], row[12], row[13], row[14], row[15]),
     )

@@ -3,10 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ledger.adapters.views.balances import BalanceView
+from ledger.adapters.views.reads import ReadPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,28 +17,23 @@ class ReservationView:
     balance: BalanceView
 
 
-_RESERVATION = text(
-    """
+_RESERVATION = """
     SELECT r.credits, r.status, r.expires_at, r.mailing_id,
            b.balance, b.held, b.debt_credits, b.debt_minor, b.version
     FROM reservations r JOIN partner_balances b USING (partner_id)
-    WHERE r.partner_id = :p AND r.reservation_id = :r
-    """
-)
+    WHERE r.partner_id = $1 AND r.reservation_id = $2
+"""
 
-_DUE = text(
-    "SELECT DISTINCT partner_id FROM reservations WHERE status = 'active' AND expires_at <= :now"
-    " LIMIT :limit"
+_DUE = (
+    "SELECT DISTINCT partner_id FROM reservations WHERE status = 'active' AND expires_at <= $1"
+    " LIMIT $2"
 )
 
 
 async def find_reservation(
-    engine: AsyncEngine, partner_id: str, reservation_id: str
+    reads: ReadPool, partner_id: str, reservation_id: str
 ) -> ReservationView | None:
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(_RESERVATION, {"p": partner_id, "r": reservation_id})
-        ).first()
+    row = await reads.fetchrow(_RESERVATION, partner_id, reservation_id)
     if row is None:
         return None
     return ReservationView(
@@ -54,8 +47,7 @@ async def find_reservation(
 
 
 async def partners_with_expired_holds(
-    engine: AsyncEngine, now: datetime, limit: int = 1000
+    reads: ReadPool, now: datetime, limit: int = 1000
 ) -> list[str]:
     """Partners that have an active hold whose time is up at ``now``."""
-    async with engine.connect() as connection:
-        return [row[0] for row in await connection.execute(_DUE, {"now": now, "limit": limit})]
+    return [row[0] for row in await reads.fetch(_DUE, now, limit)]
