@@ -8,7 +8,11 @@
 #   deploy/local/stack.sh logs-dir  print the directory holding postgres.log and kafka.log
 #
 # Environment:
-#   MAILBILL_STATE_DIR              default <repo>/.local (data dirs, jars, pid files, logs)
+#   MAILBILL_STATE_DIR              default <repo>/.local (data dirs, jars, pid files, logs); any
+#                                   directory works: when the postgres OS user cannot reach it
+#                                   (a clone under /root, a mode-700 home, mktemp -d), PostgreSQL's
+#                                   data goes to /var/lib/mailbill/<hash of the state dir>/postgres
+#                                   and <state dir>/postgres is a symlink to it
 #   MAILBILL_PG_PORT                default 5432 (PostgreSQL on 127.0.0.1)
 #   MAILBILL_KAFKA_PORT             default 9092 (Kafka client listener on 127.0.0.1)
 #   MAILBILL_KAFKA_CONTROLLER_PORT  default MAILBILL_KAFKA_PORT + 1 (KRaft controller listener)
@@ -31,6 +35,8 @@ KAFKA_HEAP=(-Xms512m -Xmx512m)
 KAFKA_READY_TIMEOUT=90
 KAFKA_STOP_TIMEOUT=30
 PG_READY_TIMEOUT=60
+# Where PostgreSQL's data goes when the postgres OS user cannot reach the state dir (as root).
+PG_OUTSIDE_ROOT=/var/lib/mailbill
 PYTHON=$REPO/.venv/bin/python
 
 # ------------------------------------------------------------------------------------------
@@ -58,7 +64,7 @@ resolve_state_dir() {
   mkdir -p -- "$dir"
   STATE=$(cd -- "$dir" && pwd -P)
   LOG_DIR=$STATE/logs
-  PG_DIR=$STATE/postgres
+  resolve_pg_dir
   PGDATA=$PG_DIR/data
   PG_LOG=$LOG_DIR/postgres.log
   KAFKA_DIR=$STATE/kafka
@@ -74,6 +80,48 @@ resolve_state_dir() {
   PG_SOCKET_DIR=$PG_DIR/run
   if (( ${#PG_SOCKET_DIR} + ${#PG_PORT} + 10 > 100 )); then
     PG_SOCKET_DIR=/tmp/mailbill-pg-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)
+  fi
+}
+
+# PostgreSQL runs as the postgres OS user (when we are root), so its data dir must be reachable
+# by that user: every parent traversable. A clone under /root, in a mode-700 home or in a
+# `mktemp -d` dir is not; then the cluster lives in PG_OUTSIDE_ROOT/<hash of the state dir>, a
+# path derived from the state dir alone, so that down, status and the next up find it again,
+# and <state>/postgres is a symlink to it (which keeps pointing there whatever happens to the
+# permissions later). Kafka, the logs and the pid files stay in the state dir.
+resolve_pg_dir() {
+  PG_DIR=$STATE/postgres
+  PG_OUTSIDE=""
+  if [[ -L $PG_DIR ]]; then
+    PG_DIR=$(readlink -m -- "$PG_DIR")
+    PG_OUTSIDE=1
+  elif (( EUID == 0 )) && id -u postgres >/dev/null 2>&1 && [[ ! -e $PG_DIR/data/PG_VERSION ]] &&
+      ! (cd / && runuser -u postgres -- test -x "$STATE") 2>/dev/null; then
+    PG_DIR=$PG_OUTSIDE_ROOT/$(printf '%s' "$STATE" | sha256sum | cut -c1-16)/postgres
+    PG_OUTSIDE=1
+  fi
+}
+
+# The dir outside the state dir: made reachable by postgres, with a note naming the state dir
+# it belongs to; <state>/postgres becomes the symlink to it. A leftover <state>/postgres that
+# holds no cluster (the empty socket dir of a start that failed before this existed) is
+# removed; anything else in the way is left alone and reported.
+pg_prepare_outside() {
+  local link=$STATE/postgres parent
+  parent=$(dirname -- "$PG_DIR")
+  mkdir -p -- "$parent"
+  if [[ $parent == "$PG_OUTSIDE_ROOT"/* ]]; then
+    chmod 0755 -- "$PG_OUTSIDE_ROOT" "$parent"
+    printf '%s\n' "$STATE" >"$parent/state-dir"
+  fi
+  if [[ ! -L $link ]]; then
+    if [[ -e $link ]]; then
+      rmdir -- "$link/run" 2>/dev/null || true
+      rmdir -- "$link" 2>/dev/null ||
+        die "$link is in the way (the postgres OS user cannot reach $STATE, so PostgreSQL's data goes to $PG_DIR); move it away and retry"
+    fi
+    ln -s -- "$PG_DIR" "$link"
+    say "the postgres OS user cannot reach $STATE: PostgreSQL's data goes to $PG_DIR ($link links to it)"
   fi
 }
 
@@ -168,6 +216,7 @@ ensure_prerequisites() {
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   if ((${#missing[@]})); then
     apt_install "${missing[@]}"
+    resolve_state_dir # the postgres OS user may have just come with PostgreSQL
     find_pg_bin || die "PostgreSQL binaries still missing under /usr/lib/postgresql/*/bin"
   fi
   [[ -x $PYTHON ]] || die "$PYTHON not found: create the venv first (uv sync --frozen)"
@@ -201,13 +250,18 @@ pg_running_port() {
 }
 
 pg_prepare() {
-  mkdir -p -- "$PG_DIR" "$PG_SOCKET_DIR" "$LOG_DIR"
+  mkdir -p -- "$LOG_DIR"
+  [[ -z $PG_OUTSIDE ]] || pg_prepare_outside
+  mkdir -p -- "$PG_DIR" "$PG_SOCKET_DIR"
   touch -- "$PG_LOG"
   if (( EUID == 0 )); then
-    # The server runs as postgres: it needs its dirs and its log file, nothing else of ours.
-    chown postgres:postgres -- "$PG_DIR" "$PG_SOCKET_DIR" "$PG_LOG"
-    runuser -u postgres -- test -x "$PG_DIR" ||
-      die "the postgres OS user cannot reach $PG_DIR (a parent directory is not world-traversable); set MAILBILL_STATE_DIR elsewhere"
+    # The server runs as postgres: it needs its dirs, nothing else of ours (its log is opened
+    # by this script, see pg_start, so it may be in a dir postgres cannot reach).
+    chown postgres:postgres -- "$PG_DIR" "$PG_SOCKET_DIR"
+    if ! (cd / && runuser -u postgres -- test -x "$PG_DIR"); then
+      [[ -n $PG_OUTSIDE ]] || die "the postgres OS user cannot reach $PG_DIR, which holds a cluster made when it could; make its parents traversable again (chmod o+x), or move $PG_DIR away and a new cluster will be made outside the state dir"
+      die "the postgres OS user cannot reach $PG_DIR (a parent directory is not traversable by it)"
+    fi
   fi
   chmod 0700 -- "$PG_DIR" "$PG_SOCKET_DIR"
 
@@ -255,7 +309,9 @@ pg_start() {
   # tries: right after a crash, orphaned backends may still hold the old shared memory.
   local _try
   for _try in 1 2 3 4 5; do
-    if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t "$PG_READY_TIMEOUT" start >/dev/null; then
+    # No -l: pg_ctl would open the log as postgres. The server inherits this script's stdout
+    # and stderr instead, opened here, so postgres.log stays in the state dir in every case.
+    if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -w -t "$PG_READY_TIMEOUT" start >>"$PG_LOG" 2>&1; then
       return 0
     fi
     tail -n 5 -- "$PG_LOG" | grep -qE 'still in use|lock file .* already exists' || break
@@ -507,6 +563,7 @@ preflight_ports() {
 
 print_where() {
   say "state: $STATE"
+  [[ -z $PG_OUTSIDE ]] || say "postgres data: $PGDATA ($STATE/postgres links to it)"
   say "logs:  $LOG_DIR (postgres.log, kafka.log)"
 }
 
@@ -553,6 +610,7 @@ cmd_status() {
     say "Kafka: not running"
     rc=1
   fi
+  [[ -z $PG_OUTSIDE ]] || say "postgres data: $PGDATA"
   say "logs: $LOG_DIR"
   return "$rc"
 }
