@@ -47,9 +47,14 @@ def relay() -> None:
 
 @cli.command()
 def migrate(revision: str = "head") -> None:
-    """Apply the database migrations up to REVISION."""
+    """Apply the database migrations up to REVISION; then, if the events table has rows but the
+    read models are empty (a database written before migration 0003), rebuild the read models
+    and snapshots from the events."""
     settings = _settings()
     migrations.upgrade(MIGRATIONS_DIR, settings.database_url, revision)
+    from ledger.ops import backfill_read_models
+
+    backfill_read_models(settings)
 
 
 def _ops() -> typer.Typer:

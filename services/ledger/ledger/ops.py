@@ -6,6 +6,7 @@ Every command works on the database (and broker) named by the LEDGER_* settings.
 import asyncio
 import csv
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -15,14 +16,32 @@ import stripe
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledger.bootstrap import bootstrap
 from ledger.consumers import AccountConsumer
-from ledger.rebuild import compare, rebuild
+from ledger.rebuild import (
+    compare,
+    count_events,
+    missing_snapshots,
+    needs_backfill,
+    rebuild,
+    rebuild_in_place,
+    replace_snapshots,
+)
 from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
 from ledger.reconcile import compare as compare_payments
 from ledger.service_layer.commands import read_account
@@ -49,23 +68,74 @@ def _run(main: Any) -> Any:
     return asyncio.run(main)
 
 
+class _RateColumn(ProgressColumn):
+    """Events per second (rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        shown = "-" if speed is None else f"{speed:,.0f}"
+        return Text(f"{shown} events/s", style="progress.data.speed")
+
+
+def event_progress() -> Progress:
+    """A progress bar over events: done/total, rate, time spent and left."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 @ops.command()
 def replay(
     schema: str = typer.Option("replay_check", help="Schema for the rebuilt tables"),
+    rebuild_snapshots: bool = typer.Option(
+        False,
+        "--rebuild-snapshots",
+        help="Then replace the live snapshots (a cache) with the rebuilt ones, in one transaction",
+    ),
 ) -> None:
-    """Rebuild every projection from the events into fresh tables and compare with the live
-    ones. Publishes nothing, charges nothing. Exit code 1 on any drift."""
+    """Rebuild every projection and snapshot from the events into fresh tables and compare
+    with the live ones. Publishes nothing, charges nothing. Exit code 1 on any drift (drifted
+    snapshots do not count when --rebuild-snapshots replaced them)."""
 
     async def main() -> int:
-        container = bootstrap(LedgerSettings())
+        settings = LedgerSettings()
+        container = bootstrap(settings)
+        interval = settings.snapshot_interval
         try:
-            with Progress(console=console, transient=True) as progress:
-                progress.add_task("rebuilding projections from events", total=None)
-                partners = await rebuild(container.engine, schema)
+            total = await count_events(container.engine)
+            began = time.perf_counter()
+            with event_progress() as progress:
+                task = progress.add_task("replaying events", total=total)
+                partners = await rebuild(
+                    container.engine,
+                    schema,
+                    interval,
+                    on_progress=lambda done: progress.advance(task, done),
+                )
+            spent = time.perf_counter() - began
             drift = await compare(container.engine, schema)
+            missing = await missing_snapshots(container.engine, schema)
+            replaced = None
+            if rebuild_snapshots:
+                replaced = await replace_snapshots(container.engine, schema, interval)
         finally:
             await container.close()
-        console.print(f"rebuilt {partners} partner streams into schema {schema!r}")
+        console.print(
+            f"rebuilt {partners} partner streams ({total} events, {total / max(spent, 1e-9):,.0f}"
+            f" events/s) into schema {schema!r}"
+        )
+        if missing:
+            console.print(f"{missing} snapshots were missing from the live cache")
+        if replaced is not None:
+            console.print(f"[green]replaced the live snapshots with {replaced} rebuilt ones[/]")
+            drift = [d for d in drift if d.table != "snapshots"]
         if not drift:
             console.print("[green]no drift: the live projections equal the rebuilt ones[/]")
             return 0
@@ -78,12 +148,49 @@ def replay(
     raise typer.Exit(_run(main()))
 
 
+# A debit of schema version 1 holds its quote; later ones name it (price list, version and
+# recipients, the component `mailing_sent` prices), and it is kept once in `debit_quotes`.
+def backfill_read_models(settings: LedgerSettings) -> None:
+    """After `migrate`: fill the read models and snapshots from the events when a database
+    written before they existed has events but no partner rows; says what it did."""
+
+    async def main() -> None:
+        container = bootstrap(settings)
+        try:
+            if not await needs_backfill(container.engine):
+                return
+            total = await count_events(container.engine)
+            console.print(f"events but no read models: rebuilding them from {total} events")
+            with event_progress() as progress:
+                task = progress.add_task("rebuilding read models", total=total)
+                partners = await rebuild_in_place(
+                    container.engine,
+                    settings.snapshot_interval,
+                    lambda done: progress.advance(task, done),
+                )
+            console.print(
+                f"[green]rebuilt the read models and snapshots of {partners} partners"
+                " from their events[/]"
+            )
+        finally:
+            await container.close()
+
+    _run(main())
+
+
 _EXPORT = text(
     """
     SELECT e.global_position, e.originator_version, e.type, e.recorded_at, e.payload,
-           e.metadata, e.hash, h.credits_delta, h.balance_after
+           e.metadata, encode(e.hash, 'hex'), h.credits_delta, h.balance_after,
+           coalesce(e.payload -> 'quote', q.quote), e.schema_version
     FROM events e
     JOIN partner_history h ON h.partner_id = e.originator_id AND h.version = e.originator_version
+    LEFT JOIN debit_quotes q
+      ON e.type = 'MailingDebited'
+     AND q.price_list_id = e.payload ->> 'price_list_id'
+     AND q.price_list_version = (e.payload ->> 'price_list_version')::integer
+     AND q.component = 'recipients'
+     AND q.quantity = (e.payload ->> 'recipients')::bigint
     WHERE e.originator_id = :partner AND e.recorded_at >= :since AND e.recorded_at < :until
     ORDER BY e.originator_version
     """
@@ -120,7 +227,8 @@ def audit_export(
                         "balance_after": r[8],
                         "price_list_id": r[4].get("price_list_id"),
                         "price_list_version": r[4].get("price_list_version"),
-                        "quote": r[4].get("quote"),
+                        "quote": r[9],
+                        "schema_version": r[10],
                         "payload": r[4],
                         "metadata": r[5],
                         "hash": r[6],
@@ -137,8 +245,8 @@ def audit_export(
         return
     writer = csv.writer(sys.stdout)
     columns = ["global_position", "version", "type", "recorded_at", "credits_delta"]
-    columns += ["balance_after", "price_list_id", "price_list_version", "quote", "payload"]
-    columns += ["metadata", "hash"]
+    columns += ["balance_after", "price_list_id", "price_list_version", "quote"]
+    columns += ["schema_version", "payload", "metadata", "hash"]
     writer.writerow(columns)
     for record in records:
         writer.writerow(
@@ -149,42 +257,105 @@ def audit_export(
         )
 
 
-_BROKEN_LINKS = text(
+# One page of the chains, set-wise in the database (its own `event_hash`, so the rendering
+# of jsonb and timestamps is the very one the insert trigger hashed). A page's first event
+# links to the last one of the previous page, named by :id/:version.
+_CHAIN_PAGE = text(
     """
-    SELECT DISTINCT ON (originator_id) originator_id, originator_version, global_position
-    FROM (
-        SELECT originator_id, originator_version, global_position, hash,
-               event_hash(lag(hash) OVER w, originator_id, originator_version, type, payload,
-                          metadata, recorded_at) AS expected,
-               originator_version - lag(originator_version, 1, 0) OVER w AS step
+    WITH page AS (
+        SELECT global_position, originator_id, originator_version, type, payload, metadata,
+               recorded_at, hash
         FROM events
+        WHERE (originator_id, originator_version) > (CAST(:id AS text), CAST(:version AS integer))
+        ORDER BY originator_id, originator_version
+        LIMIT :size
+    ), linked AS (
+        SELECT *,
+               CASE WHEN row_number() OVER w > 1 THEN lag(hash) OVER w
+                    WHEN originator_id = CAST(:id AS text) THEN (
+                        SELECT e.hash FROM events e WHERE e.originator_id = CAST(:id AS text)
+                        AND e.originator_version = CAST(:version AS integer))
+               END AS previous,
+               CASE WHEN row_number() OVER w > 1 THEN lag(originator_version) OVER w
+                    WHEN originator_id = CAST(:id AS text) THEN CAST(:version AS integer)
+                    ELSE 0
+               END AS previous_version
+        FROM page
         WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version)
-    ) chained
-    WHERE hash IS DISTINCT FROM expected OR step <> 1
+    ), checked AS (
+        SELECT originator_id, originator_version, global_position, hash,
+               hash IS DISTINCT FROM event_hash(previous, originator_id, originator_version,
+                                                type, payload, metadata, recorded_at)
+                   OR originator_version - previous_version <> 1 AS broken,
+               row_number() OVER (ORDER BY originator_id DESC, originator_version DESC) = 1
+                   AS last,
+               count(*) OVER () AS size
+        FROM linked
+    )
+    SELECT originator_id, originator_version, global_position, broken, last, size
+    FROM checked WHERE broken OR last
     ORDER BY originator_id, originator_version
     """
 )
+_CHAIN_PAGE_SIZE = 20_000
 
 
-async def broken_links(engine: AsyncEngine) -> list[tuple[str, int, int]]:
+async def broken_links(
+    engine: AsyncEngine, on_progress: Callable[[int], None] | None = None
+) -> list[tuple[str, int, int]]:
     """The first event of each stream whose hash no longer follows from its content and the
-    previous hash (an edited, removed or inserted event breaks the chain from there on)."""
+    previous hash (an edited, removed or inserted event breaks the chain from there on).
+    Pages of events in stream order; `on_progress(n)` after each."""
+    first_broken: dict[str, tuple[int, int]] = {}
+    after: tuple[str, int] = ("", 0)  # '' sorts before every partner id
     async with engine.connect() as connection:
-        return [(r[0], r[1], r[2]) for r in await connection.execute(_BROKEN_LINKS)]
+        # One view of the events across the pages.
+        await connection.execution_options(isolation_level="REPEATABLE READ")
+        while True:
+            rows = (
+                await connection.execute(
+                    _CHAIN_PAGE,
+                    {
+                        "id": after[0],
+                        "version": after[1],
+                        "size": _CHAIN_PAGE_SIZE,
+                    },
+                )
+            ).all()
+            if not rows:
+                break
+            for partner, version, position, broken, last, _ in rows:
+                if broken:
+                    first_broken.setdefault(partner, (version, position))
+                if last:
+                    after = (partner, version)
+            if on_progress is not None:
+                on_progress(rows[0][5])
+            if rows[0][5] < _CHAIN_PAGE_SIZE:
+                break
+    return [(partner, version, position) for partner, (version, position) in first_broken.items()]
 
 
 @audit.command("verify")
 def audit_verify() -> None:
     """Recompute every stream's hash chain; name the first broken link. Exit 1 if any."""
 
-    async def main() -> list[tuple[str, int, int]]:
+    async def main() -> tuple[list[tuple[str, int, int]], int, float]:
         container = bootstrap(LedgerSettings())
         try:
-            return await broken_links(container.engine)
+            total = await count_events(container.engine)
+            began = time.perf_counter()
+            with event_progress() as progress:
+                task = progress.add_task("verifying hash chains", total=total)
+                broken = await broken_links(
+                    container.engine, lambda done: progress.advance(task, done)
+                )
+            return broken, total, time.perf_counter() - began
         finally:
             await container.close()
 
-    broken = _run(main())
+    broken, total, spent = _run(main())
+    console.print(f"checked {total} events ({total / max(spent, 1e-9):,.0f} events/s)")
     if not broken:
         console.print("[green]every hash chain is intact[/]")
         return

@@ -10,7 +10,6 @@ from ledger.domain import (
     BillingSettingsChanged,
     CustomerAttached,
     Event,
-    JsonValue,
     MailingDebited,
     PartnerAccount,
     PartnerRegistered,
@@ -63,10 +62,6 @@ def settings(**changes: Any) -> BillingSettingsChanged:
 ON_DEMAND = settings(billing_mode="on_demand")
 
 
-def quote(credits: int) -> dict[str, JsonValue]:
-    return {"credits": credits, "lines": [{"component": "recipients", "credits": credits}]}
-
-
 def debit(
     state: PartnerAccount,
     mailing_id: str,
@@ -86,7 +81,6 @@ def debit(
         credits=credits,
         price_list_id=MAILING_PRICES,
         price_list_version=3,
-        quote=quote(credits),
         now=now,
         reservation_id=reservation_id,
         charge_minor=charge_minor,
@@ -111,7 +105,6 @@ def debited(
         credits=credits,
         price_list_id=MAILING_PRICES,
         price_list_version=3,
-        quote=quote(credits),
         reservation_id=reservation_id,
         captured_credits=captured,
         released_credits=released,

@@ -14,8 +14,8 @@ from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 
 _LOAD = text(
     """
-    SELECT e.global_position, e.originator_id, e.originator_version, e.type, e.payload::text,
-           e.metadata::text, e.recorded_at
+    SELECT e.global_position, e.originator_id, e.originator_version, e.type, e.schema_version,
+           e.payload::text, e.metadata::text, e.recorded_at
     FROM events e
     JOIN unnest(CAST(:ids AS text[]), CAST(:after AS integer[])) AS s(id, after)
       ON e.originator_id = s.id AND e.originator_version > s.after
@@ -25,7 +25,7 @@ _LOAD = text(
 
 _LOAD_UNTIL = text(
     """
-    SELECT type, payload::text, recorded_at FROM events
+    SELECT type, schema_version, payload::text, recorded_at FROM events
     WHERE originator_id = :id AND originator_version > :after
     ORDER BY originator_version
     """
@@ -33,12 +33,14 @@ _LOAD_UNTIL = text(
 
 _APPEND = text(
     """
-    INSERT INTO events (originator_id, originator_version, type, payload, metadata, recorded_at)
-    SELECT id, version, type, payload::jsonb, metadata::jsonb, COALESCE(at, clock_timestamp())
+    INSERT INTO events (originator_id, originator_version, type, schema_version, payload,
+                        metadata, recorded_at)
+    SELECT id, version, type, schema_version, payload::jsonb, metadata::jsonb,
+           COALESCE(at, clock_timestamp())
     FROM unnest(CAST(:ids AS text[]), CAST(:versions AS integer[]), CAST(:types AS text[]),
-                CAST(:payloads AS text[]), CAST(:metadata AS text[]),
-                CAST(:times AS timestamptz[]))
-         AS t(id, version, type, payload, metadata, at)
+                CAST(:schema_versions AS smallint[]), CAST(:payloads AS text[]),
+                CAST(:metadata AS text[]), CAST(:times AS timestamptz[]))
+         AS t(id, version, type, schema_version, payload, metadata, at)
     ORDER BY id, version
     """
 )
@@ -62,9 +64,9 @@ class PostgresEventStore:
                 StoredEvent(
                     originator_id=row[1],
                     originator_version=row[2],
-                    event=from_row(row[3], 1, orjson.loads(row[4])),
-                    metadata=orjson.loads(row[5]),
-                    recorded_at=row[6],
+                    event=from_row(row[3], row[4], orjson.loads(row[5])),
+                    metadata=orjson.loads(row[6]),
+                    recorded_at=row[7],
                     global_position=row[0],
                 )
             )
@@ -75,10 +77,10 @@ class PostgresEventStore:
         result = await self._connection.stream(
             _LOAD_UNTIL, {"id": partner_id, "after": after_version}
         )
-        async for type_name, payload, recorded_at in result:
+        async for type_name, schema_version, payload, recorded_at in result:
             if recorded_at > at:
                 break
-            events.append(from_row(type_name, 1, orjson.loads(payload)))
+            events.append(from_row(type_name, schema_version, orjson.loads(payload)))
         return events
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
@@ -92,6 +94,7 @@ class PostgresEventStore:
                     "ids": [e.originator_id for e in events],
                     "versions": [e.originator_version for e in events],
                     "types": [type_name for type_name, _, _ in rows],
+                    "schema_versions": [version for _, version, _ in rows],
                     "payloads": [orjson.dumps(payload).decode() for _, _, payload in rows],
                     "metadata": [orjson.dumps(e.metadata).decode() for e in events],
                     "times": [e.recorded_at for e in events],

@@ -2,20 +2,177 @@
 
 The domain's events are plain dataclasses; how they are written (type name, schema version,
 JSON payload) and how older stored shapes are read back (upcasting) is decided here only.
+
+- The type name is the class name; datetimes travel as ISO 8601 strings, tuples as lists.
+- Every row records the schema version of its payload. ``CURRENT_VERSIONS`` names the version
+  today's code writes (1 unless listed). A stored row is never rewritten: on load, the
+  ``UPCASTERS`` registered for its type turn its payload into the next version's, one step at a
+  time, until it has today's shape. See docs/event-versioning.md.
+- A few fields of frequent events are left out while they hold their usual value
+  (``_OMITTED_AT``), to keep the events table small; reading puts the value back.
 """
 
-from collections.abc import Mapping
-from typing import Any
+from __future__ import annotations
 
-from ledger.domain import Event, event_from_dict, event_to_dict
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Union
+
+from ledger.domain import Event, MailingDebited
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+"""A value that ``json.dumps`` writes and ``json.loads`` reads back unchanged."""
+
+Payload = dict[str, Any]
+Upcaster = Callable[[Payload], Payload]
+
+EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
+    {cls.__name__: cls for cls in typing.get_args(Event)}
+)
+"""Type name (as stored) -> event class."""
+
+# --- versions and upcasters ------------------------------------------------------------------
+
+CURRENT_VERSIONS: Mapping[str, int] = types.MappingProxyType({"MailingDebited": 2})
+"""The schema version today's code writes, for the types that have more than version 1."""
 
 
-def to_row(event: Event) -> tuple[str, int, dict[str, Any]]:
+def _mailing_debited_v1_to_v2(payload: Payload) -> Payload:
+    # v2 keeps what identifies the price (list, version, recipients, credits); the quote's
+    # breakdown lives in `debit_quotes`, once per distinct quote.
+    return {key: value for key, value in payload.items() if key != "quote"}
+
+
+UPCASTERS: Mapping[tuple[str, int], Upcaster] = types.MappingProxyType(
+    {("MailingDebited", 1): _mailing_debited_v1_to_v2}
+)
+"""(type name, version) -> a function that turns that version's payload into the next one's."""
+
+
+def current_version(type_name: str) -> int:
+    return CURRENT_VERSIONS.get(type_name, 1)
+
+
+def upcast(type_name: str, schema_version: int, payload: Mapping[str, Any]) -> Payload:
+    """A stored payload in the shape of today's version of its type."""
+    target = current_version(type_name)
+    if schema_version > target:
+        raise ValueError(f"{type_name} v{schema_version} is newer than this code (v{target})")
+    upcasted = dict(payload)
+    for version in range(schema_version, target):
+        step = UPCASTERS.get((type_name, version))
+        if step is None:
+            raise ValueError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
+        upcasted = step(upcasted)
+    return upcasted
+
+
+# --- fields <-> JSON ---------------------------------------------------------------------------
+
+# Fields written only when they differ from the value given here: most debits use no hold and
+# are prepaid, and millions of them are stored.
+_OMITTED_AT: Mapping[type[Event], Mapping[str, object]] = {
+    MailingDebited: {
+        "reservation_id": None,
+        "captured_credits": 0,
+        "released_credits": 0,
+        "charge_minor": None,
+    },
+}
+
+
+def _encode(value: object) -> JsonValue:
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _encode(item) for key, item in value.items()}
+    raise TypeError(f"cannot encode {type(value).__name__} in an event payload")
+
+
+def _options(hint: object) -> tuple[object, ...]:
+    return typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
+
+
+def _decoder(hint: object) -> Callable[[JsonValue], object]:
+    """How to turn a payload value back into the field's type (most fields are already fine)."""
+    if hint is datetime or datetime in _options(hint):
+        return lambda value: None if value is None else datetime.fromisoformat(str(value))
+    if typing.get_origin(hint) is tuple:
+        return lambda value: tuple(value) if isinstance(value, list) else value
+    return lambda value: value
+
+
+def _encoder(hint: object) -> Callable[[Any], JsonValue]:
+    """How to make a field's value JSON-safe, decided once per field rather than per value:
+    scalars pass as they are, which keeps writing a busy partner's debits cheap."""
+    options = _options(hint)
+    plain = {str, int, bool, type(None)}
+    if hint in plain or (options and set(options) <= plain):
+        return lambda value: value
+    return _encode
+
+
+_DECODERS: Mapping[type[Event], Mapping[str, Callable[[JsonValue], object]]] = {
+    cls: {name: _decoder(hint) for name, hint in typing.get_type_hints(cls).items()}
+    for cls in EVENT_TYPES.values()
+}
+
+_ENCODERS: Mapping[type[Event], tuple[tuple[str, Callable[[Any], JsonValue]], ...]] = {
+    cls: tuple((name, _encoder(hint)) for name, hint in typing.get_type_hints(cls).items())
+    for cls in EVENT_TYPES.values()
+}
+
+
+def event_to_dict(event: Event) -> tuple[str, Payload]:
+    """The event's type name and its JSON-safe payload in today's shape."""
+    cls = type(event)
+    omitted = _OMITTED_AT.get(cls, {})
+    payload: Payload = {}
+    for name, encode in _ENCODERS[cls]:
+        value = getattr(event, name)
+        if name in omitted and value == omitted[name]:
+            continue
+        payload[name] = encode(value)
+    return cls.__name__, payload
+
+
+def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
+    """Rebuild an event from a payload in today's shape; ``ValueError`` if it does not fit."""
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown event type {type_name!r}")
+    decoders = _DECODERS[cls]
+    omitted = _OMITTED_AT.get(cls, {})
+    unexpected = set(payload) - set(decoders)
+    missing = set(decoders) - set(payload) - set(omitted)
+    if unexpected or missing:
+        raise ValueError(
+            f"{type_name} payload does not fit: missing {sorted(missing)}, "
+            f"unexpected {sorted(unexpected)}"
+        )
+    # Any: the payload's shape was checked above; the values are the stored ones.
+    values: dict[str, Any] = {
+        name: decode(payload[name]) if name in payload else omitted[name]
+        for name, decode in decoders.items()
+    }
+    return cls(**values)
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def to_row(event: Event) -> tuple[str, int, Payload]:
     """The event's stored type name, schema version and JSON payload."""
     type_name, payload = event_to_dict(event)
-    return type_name, 1, payload
+    return type_name, current_version(type_name), payload
 
 
 def from_row(type_name: str, schema_version: int, payload: Mapping[str, Any]) -> Event:
     """The event a stored row holds, in today's shape (older versions are upcast)."""
-    return event_from_dict(type_name, payload)
+    return event_from_dict(type_name, upcast(type_name, schema_version, payload))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledger.adapters.debit_quotes import PostgresDebitQuotes
 from ledger.adapters.event_store import PostgresEventStore
 from ledger.adapters.idempotency import PostgresIdempotencyKeys
 from ledger.adapters.projections import PostgresProjections
@@ -25,6 +26,7 @@ class PostgresUnitOfWork:
     snapshots: PostgresSnapshots
     projections: PostgresProjections
     records: PostgresRecords
+    debit_quotes: PostgresDebitQuotes
     inbox: Inbox
     outbox: Outbox
     idempotency_keys: PostgresIdempotencyKeys
@@ -44,6 +46,7 @@ class PostgresUnitOfWork:
             snapshots=PostgresSnapshots(connection),
             projections=PostgresProjections(connection),
             records=PostgresRecords(connection),
+            debit_quotes=PostgresDebitQuotes(connection),
             inbox=inbox,
             outbox=Outbox(connection),
             idempotency_keys=PostgresIdempotencyKeys(connection),

@@ -27,7 +27,6 @@ from .errors import (
     UnknownReservation,
 )
 from .events import (
-    EVENT_TYPES,
     AutoPurchaseResumed,
     AutoPurchaseSuspended,
     BillingMode,
@@ -43,7 +42,6 @@ from .events import (
     DebtRecorded,
     DebtSettled,
     Event,
-    JsonValue,
     Locale,
     LowBalanceReached,
     MailingDebited,
@@ -58,8 +56,6 @@ from .events import (
     ReservationExpired,
     ReservationReleased,
     SettledBy,
-    event_from_dict,
-    event_to_dict,
 )
 from .partner_account import (
     Charge,
@@ -101,7 +97,6 @@ from .records import Record, RecordChange, RecordKind, record_change
 __all__ = [
     "AUTO_PURCHASE_BACKOFF",
     "DEFAULT_MINIMUM_CHARGE_MINOR",
-    "EVENT_TYPES",
     "MAX_AUTO_PURCHASE_FAILURES",
     "AutoPurchaseNotAllowed",
     "AutoPurchaseResumed",
@@ -125,7 +120,6 @@ __all__ = [
     "Event",
     "InsufficientCredits",
     "InvalidCommand",
-    "JsonValue",
     "LedgerError",
     "Locale",
     "LowBalanceReached",
@@ -171,8 +165,6 @@ __all__ = [
     "change_billing",
     "charge_id_for",
     "debit_mailing",
-    "event_from_dict",
-    "event_to_dict",
     "expire_reservations",
     "grant_credits",
     "record_change",

@@ -5,22 +5,16 @@ version, the time and the metadata (causation id, correlation id, actor of the r
 Credits are ``int`` and may be negative where a field says so; money is ``int`` minor units
 in the partner's currency.
 
-``event_to_dict`` / ``event_from_dict`` turn an event into ``(type name, JSON-safe payload)``
-and back, losslessly: the type name is the class name, datetimes travel as ISO 8601 strings,
-tuples as lists.
+How events are stored and read back (names, schema versions, JSON) is the event store
+adapter's business (``ledger.adapters.stored_events``): here they are plain dataclasses.
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Union
-
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
-"""A value that ``json.dumps`` writes and ``json.loads`` reads back unchanged."""
+from typing import Literal
 
 BillingMode = Literal["prepaid", "on_demand"]
 Locale = Literal["de", "en"]
@@ -63,6 +57,10 @@ class BillingSettingsChanged:
 class MailingDebited:
     """A sent mailing's cost.
 
+    ``price_list_id``, ``price_list_version`` and ``recipients`` identify the price: a version
+    of a price list never changes, so the quote behind ``credits`` can always be recomputed
+    (the ledger also keeps each distinct quote once, for audits).
+
     ``charge_minor is None``: prepaid, ``credits`` leave the balance (which may go negative).
     ``charge_minor`` set: on demand, the balance is untouched and the credits and money are
     added to what is waiting to be charged.
@@ -76,7 +74,6 @@ class MailingDebited:
     credits: int
     price_list_id: str
     price_list_version: int
-    quote: Mapping[str, JsonValue]
     reservation_id: str | None
     captured_credits: int
     released_credits: int
@@ -270,87 +267,3 @@ Event = (
     | DebtRecorded
     | DebtSettled
 )
-
-EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
-    {cls.__name__: cls for cls in typing.get_args(Event)}
-)
-"""Type name (as stored) -> event class."""
-
-
-def _encode(value: object) -> JsonValue:
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, tuple | list):
-        return [_encode(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): _encode(item) for key, item in value.items()}
-    raise TypeError(f"cannot encode {type(value).__name__} in an event payload")
-
-
-def _decoder(hint: object) -> Callable[[JsonValue], object]:
-    """How to turn a payload value back into the field's type (most fields are already fine)."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
-    if hint is datetime or datetime in options:
-        return lambda value: None if value is None else datetime.fromisoformat(str(value))
-    if typing.get_origin(hint) is tuple:
-        return lambda value: tuple(value) if isinstance(value, list) else value
-    return lambda value: value
-
-
-_DECODERS: Mapping[type[Event], Mapping[str, Callable[[JsonValue], object]]] = {
-    cls: {name: _decoder(hint) for name, hint in typing.get_type_hints(cls).items()}
-    for cls in EVENT_TYPES.values()
-}
-
-
-class _JsonObjectHint:
-    value: Mapping[str, JsonValue]
-
-
-# A JSON object field's hint as `get_type_hints` resolves it (forward references included).
-_JSON_OBJECT = typing.get_type_hints(_JsonObjectHint)["value"]
-
-
-def _encoder(hint: object) -> Callable[[Any], JsonValue]:
-    """How to make a field's value JSON-safe, decided once per field rather than per value:
-    scalars pass as they are, which keeps writing a busy partner's debits cheap."""
-    options = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else ()
-    plain = {str, int, bool, type(None)}
-    if hint in plain or (options and set(options) <= plain):
-        return lambda value: value
-    if hint == _JSON_OBJECT:
-        # Already JSON (e.g. a quote as the pricing service sent it): copy the top level only.
-        return dict
-    return _encode
-
-
-_ENCODERS: Mapping[type[Event], tuple[tuple[str, Callable[[Any], JsonValue]], ...]] = {
-    cls: tuple((name, _encoder(hint)) for name, hint in typing.get_type_hints(cls).items())
-    for cls in EVENT_TYPES.values()
-}
-
-
-def event_to_dict(event: Event) -> tuple[str, dict[str, JsonValue]]:
-    """Return the event's type name and its JSON-safe payload."""
-    payload = {name: encode(getattr(event, name)) for name, encode in _ENCODERS[type(event)]}
-    return type(event).__name__, payload
-
-
-def event_from_dict(type_name: str, payload: Mapping[str, JsonValue]) -> Event:
-    """Rebuild an event from ``event_to_dict``'s output; raise ``ValueError`` if it does not fit."""
-    cls = EVENT_TYPES.get(type_name)
-    if cls is None:
-        raise ValueError(f"unknown event type {type_name!r}")
-    decoders = _DECODERS[cls]
-    unexpected = set(payload) - set(decoders)
-    missing = set(decoders) - set(payload)
-    if unexpected or missing:
-        raise ValueError(
-            f"{type_name} payload does not fit: missing {sorted(missing)}, "
-            f"unexpected {sorted(unexpected)}"
-        )
-    # Any: the payload's shape was checked above; the values are the stored ones.
-    values: dict[str, Any] = {name: decode(payload[name]) for name, decode in decoders.items()}
-    return cls(**values)

@@ -21,6 +21,7 @@ from ledger.domain import (
 )
 from ledger.service_layer.accounts import AccountCache, ChangeSet, load_accounts
 from ledger.service_layer.ports import (
+    DebitQuote,
     PricedItem,
     Pricing,
     PricingUnavailable,
@@ -102,14 +103,19 @@ class MailingSentHandler:
             elif (mailing.partner_id, mailing.mailing_id) in already:
                 reject(mailing.record, f"mailing {mailing.mailing_id!r} was debited already")
             else:
-                already.add((mailing.partner_id, mailing.mailing_id))
+                # A second copy within this batch is caught when it is debited: the first
+                # copy may still be refused (unknown customer, pricing), and then it counts.
                 known.append(mailing)
 
         priced = await self._price(known, accounts, reject)
         purchases = await self._auto_purchases_due(priced, accounts, now)
         changes = ChangeSet(accounts, now)
+        quotes: list[DebitQuote] = []
         applied = 0
         for index, (mailing, credits_quote, charge_minor) in enumerate(priced):
+            if (mailing.partner_id, mailing.mailing_id) in already:
+                reject(mailing.record, f"mailing {mailing.mailing_id!r} was debited already")
+                continue
             try:
                 events = self._debit(
                     changes.state(mailing.partner_id), mailing, credits_quote, charge_minor
@@ -117,13 +123,16 @@ class MailingSentHandler:
             except LedgerError as exc:
                 reject(mailing.record, str(exc))
                 continue
-            changes.decide(mailing.partner_id, events, _metadata(mailing, credits_quote))
+            already.add((mailing.partner_id, mailing.mailing_id))
+            changes.decide(mailing.partner_id, events, _metadata(mailing))
+            quotes.append(_debit_quote(mailing, credits_quote))
             applied += 1
             due = purchases.get(mailing.partner_id)
             if due is not None and due[0] == index:
                 request_auto_purchase(changes, mailing.partner_id, due[1], now)
 
         await changes.write(uow)
+        await uow.debit_quotes.keep(quotes)
         for state in changes.touched:
             cache.put(state)
         return BatchResult(applied=applied, duplicates=duplicates, dead_letters=dead)
@@ -143,7 +152,6 @@ class MailingSentHandler:
             credits=_minor(credits_quote),
             price_list_id=credits_quote.price_list_id,
             price_list_version=credits_quote.price_list_version,
-            quote=credits_quote.quote,
             # The send time decides whether the mailing's hold was still alive.
             now=mailing.sent_at,
             reservation_id=mailing.reservation_id,
@@ -172,14 +180,17 @@ class MailingSentHandler:
             return {}
         trial = ChangeSet({p: accounts[p] for p in candidates}, now)
         due: dict[str, tuple[int, int]] = {}
+        debited: set[tuple[str, str]] = set()
         for index, (mailing, credits_quote, charge_minor) in enumerate(priced):
             partner_id = mailing.partner_id
-            if partner_id not in candidates or partner_id in due:
+            pair = (partner_id, mailing.mailing_id)
+            if partner_id not in candidates or partner_id in due or pair in debited:
                 continue
             try:
                 events = self._debit(trial.state(partner_id), mailing, credits_quote, charge_minor)
             except LedgerError:
                 continue
+            debited.add(pair)
             trial.decide(partner_id, events, {})
             credits = auto_purchase_due(trial.state(partner_id), now)
             if credits is not None:
@@ -283,14 +294,23 @@ def _parse(record: IncomingRecord) -> Mailing:
     )
 
 
-def _metadata(mailing: Mailing, quote: PricedItem) -> dict[str, Any]:
+def _metadata(mailing: Mailing) -> dict[str, Any]:
+    # The price list and version are in the debit itself.
     return {
         "causation_id": mailing.event_id,
         "correlation_id": mailing.mailing_id,
         "actor": "mailing-platform",
-        "price_list_id": quote.price_list_id,
-        "price_list_version": quote.price_list_version,
     }
+
+
+def _debit_quote(mailing: Mailing, credits_quote: PricedItem) -> DebitQuote:
+    return DebitQuote(
+        price_list_id=credits_quote.price_list_id,
+        price_list_version=credits_quote.price_list_version,
+        component=MAILING_COMPONENT,
+        quantity=mailing.recipients,
+        quote=credits_quote.quote,
+    )
 
 
 def request_auto_purchase(

@@ -93,6 +93,26 @@ class Projections(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DebitQuote:
+    """The pricing service's breakdown behind a debit, for audits. A version of a price list
+    never changes, so the quote for a component and quantity is the same every time."""
+
+    price_list_id: str
+    price_list_version: int
+    component: str
+    quantity: int
+    quote: dict[str, Any]
+
+
+class DebitQuotes(Protocol):
+    """Each distinct quote behind the debits, kept once (the events name it, not hold it)."""
+
+    async def keep(self, quotes: Sequence[DebitQuote]) -> None:
+        """Keep the quotes not kept yet; one already kept stays as it is."""
+        ...
+
+
 class Records(Protocol):
     """The ledger's records of reservations, purchases and charges (open and closed)."""
 
@@ -147,6 +167,8 @@ class UnitOfWork(Protocol):
     def projections(self) -> Projections: ...
     @property
     def records(self) -> Records: ...
+    @property
+    def debit_quotes(self) -> DebitQuotes: ...
     @property
     def inbox(self) -> Inbox: ...
     @property

@@ -1,7 +1,7 @@
 """A partner's event history, page by page: `GET /partners/{id}/events`.
 
 Reads the event store by its (stream, version) key: a page costs the same however long the
-stream is."""
+stream is. Each event is shown in today's shape, whatever version it was stored in."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from ledger.adapters.stored_events import from_row, to_row
 from ledger.adapters.views.reads import ReadPool
 
 
@@ -24,7 +25,8 @@ class HistoryEntry:
 
 _EXISTS = "SELECT 1 FROM partner_balances WHERE partner_id = $1"
 _PAGE = (
-    "SELECT originator_version, global_position, type, recorded_at, payload, metadata"
+    "SELECT originator_version, global_position, type, recorded_at, payload, metadata,"
+    " schema_version"
     " FROM events WHERE originator_id = $1 AND originator_version > $2"
     " ORDER BY originator_version LIMIT $3"
 )
@@ -43,7 +45,7 @@ async def history_page(
             global_position=row[1],
             type=row[2],
             recorded_at=row[3],
-            payload=orjson.loads(row[4]),
+            payload=to_row(from_row(row[2], row[6], orjson.loads(row[4])))[2],
             metadata=orjson.loads(row[5]),
         )
         for row in rows
