@@ -84,6 +84,10 @@ bench-pricing: migrate ## Pricing benchmark: evaluations/s in-process and over H
 bench-ingest: migrate ## Ledger ingest benchmark: mailing.sent events/s into PostgreSQL
 	$(PY) bench/ingest.py
 
+.PHONY: bench-history
+bench-history: up ## Ledger history benchmark: one partner at 1,000/50,000/200,000 mailings
+	$(PY) bench/history.py $(BENCH_HISTORY_ARGS)
+
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
 	$(PY) -m ledger.demo

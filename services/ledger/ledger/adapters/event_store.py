@@ -25,11 +25,14 @@ _LOAD = text(
 
 _LOAD_UNTIL = text(
     """
-    SELECT type, schema_version, payload::text, recorded_at FROM events
+    SELECT originator_version, type, schema_version, payload::text, recorded_at FROM events
     WHERE originator_id = :id AND originator_version > :after
-    ORDER BY originator_version
+    ORDER BY originator_version LIMIT :page
     """
 )
+# Events after a snapshot up to a time are few (about one snapshot interval), so they are read
+# in small pages by version until one is later than the time, never to the end of the stream.
+_UNTIL_PAGE = 256
 
 _APPEND = text(
     """
@@ -74,14 +77,19 @@ class PostgresEventStore:
 
     async def load_until(self, partner_id: str, after_version: int, at: datetime) -> list[Event]:
         events: list[Event] = []
-        result = await self._connection.stream(
-            _LOAD_UNTIL, {"id": partner_id, "after": after_version}
-        )
-        async for type_name, schema_version, payload, recorded_at in result:
-            if recorded_at > at:
-                break
-            events.append(from_row(type_name, schema_version, orjson.loads(payload)))
-        return events
+        while True:
+            rows = (
+                await self._connection.execute(
+                    _LOAD_UNTIL, {"id": partner_id, "after": after_version, "page": _UNTIL_PAGE}
+                )
+            ).all()
+            for version, type_name, schema_version, payload, recorded_at in rows:
+                if recorded_at > at:
+                    return events
+                events.append(from_row(type_name, schema_version, orjson.loads(payload)))
+                after_version = version
+            if len(rows) < _UNTIL_PAGE:
+                return events
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:
