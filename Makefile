@@ -88,6 +88,10 @@ bench-ingest: migrate ## Ledger ingest benchmark: mailing.sent events/s into Pos
 bench-history: up ## Ledger history benchmark: one partner at 1,000/50,000/200,000 mailings
 	$(PY) bench/history.py $(BENCH_HISTORY_ARGS)
 
+.PHONY: bench-replay
+bench-replay: migrate ## Replay and audit-verify benchmark: events/s of `ops replay` and `ops audit verify`
+	$(PY) bench/replay.py
+
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
 	$(PY) -m ledger.demo

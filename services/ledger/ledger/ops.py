@@ -73,6 +73,8 @@ class _RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:  # rich's estimate needs two samples
+            speed = task.completed / task.elapsed
         shown = "-" if speed is None else f"{speed:,.0f}"
         return Text(f"{shown} events/s", style="progress.data.speed")
 
