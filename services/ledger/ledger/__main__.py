@@ -1,13 +1,12 @@
 """`python -m ledger serve|consume|relay|migrate`: the ledger's processes."""
 
+import sys
+
 import typer
 
-from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
-from shared import migrations
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
-from shared.serving import serve_http
 
 cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
 
@@ -23,6 +22,7 @@ def serve() -> None:
     """Serve the HTTP API on LEDGER_HOST:LEDGER_PORT."""
     settings = _settings()
     from ledger.api.app import create_app
+    from shared.serving import serve_http
 
     serve_http(create_app(settings), settings.host, settings.port)
 
@@ -51,9 +51,11 @@ def migrate(revision: str = "head") -> None:
     read models are empty (a database written before migration 0003), rebuild the read models
     and snapshots from the events."""
     settings = _settings()
-    migrations.upgrade(MIGRATIONS_DIR, settings.database_url, revision)
+    from ledger.migrations import MIGRATIONS_DIR
     from ledger.ops import backfill_read_models
+    from shared import migrations
 
+    migrations.upgrade(MIGRATIONS_DIR, settings.database_url, revision)
     backfill_read_models(settings)
 
 
@@ -63,7 +65,11 @@ def _ops() -> typer.Typer:
     return ops
 
 
-cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
+# The long-running processes start without importing the ops tools (alembic, rich tables,
+# the Stripe client): a consumer restarted after a crash is back at work sooner.
+_PROCESSES = ("serve", "consume", "relay")
+if sys.argv[1:2] not in ([p] for p in _PROCESSES):
+    cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
 
 if __name__ == "__main__":
     cli()
