@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 # the pricing package.
 sys.path[0] = str(REPO)
 
+from ledger.adapters.audit import broken_links
 from ledger.adapters.projections import PostgresProjections
+from ledger.adapters.rebuild import compare, rebuild
 from ledger.adapters.snapshots import PostgresSnapshots
 from ledger.adapters.stored_events import to_row
 from ledger.domain import (
@@ -44,8 +46,6 @@ from ledger.domain import (
     reserve,
 )
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
-from ledger.ops import broken_links
-from ledger.rebuild import compare, rebuild
 from ledger.service_layer.ports import AccountChange, Snapshot
 from shared.database import create_engine
 from tests.integration.databases import fresh_migrated_database

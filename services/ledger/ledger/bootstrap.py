@@ -1,28 +1,32 @@
 """The composition root: settings in, wired adapters out. Tests build one with their settings."""
 
+from __future__ import annotations
+
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ledger.adapters.account_consumers import AccountConsumer
 from ledger.adapters.pricing_client import PricingClient
 from ledger.adapters.tokens import TokenLookup
 from ledger.adapters.unit_of_work import unit_of_work
 from ledger.adapters.views.reads import ReadPool
-from ledger.consumers import AccountConsumer
 from ledger.service_layer.mailing_sent import MailingSentHandler
 from ledger.service_layer.payment_results import PaymentResultHandler
 from ledger.service_layer.ports import UnitOfWork
 from ledger.settings import LedgerSettings
-from shared.database import create_engine, sessionmaker_for
+from shared.database import create_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass
 class LedgerContainer:
     settings: LedgerSettings
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     pricing: PricingClient
     reads: ReadPool
@@ -52,7 +56,6 @@ def bootstrap(settings: LedgerSettings) -> LedgerContainer:
     return LedgerContainer(
         settings=settings,
         engine=engine,
-        sessionmaker=sessionmaker_for(engine),
         http=http,
         pricing=PricingClient(http),
         reads=reads,

@@ -28,12 +28,10 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.bootstrap import bootstrap
-from ledger.consumers import AccountConsumer
-from ledger.rebuild import (
+from ledger.adapters.account_consumers import AccountConsumer
+from ledger.adapters.audit import audit_trail, broken_links
+from ledger.adapters.rebuild import (
     compare,
     count_events,
     missing_snapshots,
@@ -42,6 +40,7 @@ from ledger.rebuild import (
     rebuild_in_place,
     replace_snapshots,
 )
+from ledger.bootstrap import bootstrap
 from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
 from ledger.reconcile import compare as compare_payments
 from ledger.service_layer.commands import read_account
@@ -180,25 +179,6 @@ def backfill_read_models(settings: LedgerSettings) -> None:
     _run(main())
 
 
-_EXPORT = text(
-    """
-    SELECT e.global_position, e.originator_version, e.type, e.recorded_at, e.payload,
-           e.metadata, encode(e.hash, 'hex'), h.credits_delta, h.balance_after,
-           coalesce(e.payload -> 'quote', q.quote), e.schema_version
-    FROM events e
-    JOIN partner_history h ON h.partner_id = e.originator_id AND h.version = e.originator_version
-    LEFT JOIN debit_quotes q
-      ON e.type = 'MailingDebited'
-     AND q.price_list_id = e.payload ->> 'price_list_id'
-     AND q.price_list_version = (e.payload ->> 'price_list_version')::integer
-     AND q.component = 'recipients'
-     AND q.quantity = (e.payload ->> 'recipients')::bigint
-    WHERE e.originator_id = :partner AND e.recorded_at >= :since AND e.recorded_at < :until
-    ORDER BY e.originator_version
-    """
-)
-
-
 @audit.command("export")
 def audit_export(
     partner: str = typer.Option(..., help="Partner id"),
@@ -215,28 +195,7 @@ def audit_export(
     async def main() -> list[dict[str, Any]]:
         container = bootstrap(LedgerSettings())
         try:
-            async with container.engine.connect() as connection:
-                rows = await connection.execute(
-                    _EXPORT, {"partner": partner, "since": start, "until": end}
-                )
-                return [
-                    {
-                        "global_position": r[0],
-                        "version": r[1],
-                        "type": r[2],
-                        "recorded_at": r[3].isoformat(),
-                        "credits_delta": r[7],
-                        "balance_after": r[8],
-                        "price_list_id": r[4].get("price_list_id"),
-                        "price_list_version": r[4].get("price_list_version"),
-                        "quote": r[9],
-                        "schema_version": r[10],
-                        "payload": r[4],
-                        "metadata": r[5],
-                        "hash": r[6],
-                    }
-                    for r in rows
-                ]
+            return await audit_trail(container.engine, partner, start, end)
         finally:
             await container.close()
 
@@ -257,85 +216,6 @@ def audit_export(
                 for c in columns
             ]
         )
-
-
-# One page of the chains, set-wise in the database (its own `event_hash`, so the rendering
-# of jsonb and timestamps is the very one the insert trigger hashed). A page's first event
-# links to the last one of the previous page, named by :id/:version.
-_CHAIN_PAGE = text(
-    """
-    WITH page AS (
-        SELECT global_position, originator_id, originator_version, type, payload, metadata,
-               recorded_at, hash
-        FROM events
-        WHERE (originator_id, originator_version) > (CAST(:id AS text), CAST(:version AS integer))
-        ORDER BY originator_id, originator_version
-        LIMIT :size
-    ), linked AS (
-        SELECT *,
-               CASE WHEN row_number() OVER w > 1 THEN lag(hash) OVER w
-                    WHEN originator_id = CAST(:id AS text) THEN (
-                        SELECT e.hash FROM events e WHERE e.originator_id = CAST(:id AS text)
-                        AND e.originator_version = CAST(:version AS integer))
-               END AS previous,
-               CASE WHEN row_number() OVER w > 1 THEN lag(originator_version) OVER w
-                    WHEN originator_id = CAST(:id AS text) THEN CAST(:version AS integer)
-                    ELSE 0
-               END AS previous_version
-        FROM page
-        WINDOW w AS (PARTITION BY originator_id ORDER BY originator_version)
-    ), checked AS (
-        SELECT originator_id, originator_version, global_position, hash,
-               hash IS DISTINCT FROM event_hash(previous, originator_id, originator_version,
-                                                type, payload, metadata, recorded_at)
-                   OR originator_version - previous_version <> 1 AS broken,
-               row_number() OVER (ORDER BY originator_id DESC, originator_version DESC) = 1
-                   AS last,
-               count(*) OVER () AS size
-        FROM linked
-    )
-    SELECT originator_id, originator_version, global_position, broken, last, size
-    FROM checked WHERE broken OR last
-    ORDER BY originator_id, originator_version
-    """
-)
-_CHAIN_PAGE_SIZE = 20_000
-
-
-async def broken_links(
-    engine: AsyncEngine, on_progress: Callable[[int], None] | None = None
-) -> list[tuple[str, int, int]]:
-    """The first event of each stream whose hash no longer follows from its content and the
-    previous hash (an edited, removed or inserted event breaks the chain from there on).
-    Pages of events in stream order; `on_progress(n)` after each."""
-    first_broken: dict[str, tuple[int, int]] = {}
-    after: tuple[str, int] = ("", 0)  # '' sorts before every partner id
-    async with engine.connect() as connection:
-        # One view of the events across the pages.
-        await connection.execution_options(isolation_level="REPEATABLE READ")
-        while True:
-            rows = (
-                await connection.execute(
-                    _CHAIN_PAGE,
-                    {
-                        "id": after[0],
-                        "version": after[1],
-                        "size": _CHAIN_PAGE_SIZE,
-                    },
-                )
-            ).all()
-            if not rows:
-                break
-            for partner, version, position, broken, last, _ in rows:
-                if broken:
-                    first_broken.setdefault(partner, (version, position))
-                if last:
-                    after = (partner, version)
-            if on_progress is not None:
-                on_progress(rows[0][5])
-            if rows[0][5] < _CHAIN_PAGE_SIZE:
-                break
-    return [(partner, version, position) for partner, (version, position) in first_broken.items()]
 
 
 @audit.command("verify")

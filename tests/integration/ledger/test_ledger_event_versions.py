@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
+from ledger.adapters.audit import broken_links
 from ledger.adapters.debit_quotes import PostgresDebitQuotes
 from ledger.adapters.event_store import PostgresEventStore
 from ledger.adapters.projections import PostgresProjections
@@ -25,7 +26,6 @@ from ledger.adapters.views.history import history_page
 from ledger.adapters.views.reads import ReadPool
 from ledger.domain import MailingDebited, PartnerAccount, apply, replay
 from ledger.migrations import MIGRATIONS_DIR
-from ledger.ops import broken_links
 from ledger.service_layer.ports import AccountChange, DebitQuote, StoredEvent
 from shared import migrations
 from shared.database import create_engine

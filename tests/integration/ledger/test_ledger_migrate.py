@@ -11,10 +11,10 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
+from ledger.adapters.audit import broken_links
+from ledger.adapters.rebuild import compare, rebuild
 from ledger.api.app import create_app
 from ledger.migrations import MIGRATIONS_DIR
-from ledger.ops import broken_links
-from ledger.rebuild import compare, rebuild
 from ledger.settings import LedgerSettings
 from shared import migrations
 from shared.database import create_engine

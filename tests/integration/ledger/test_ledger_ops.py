@@ -10,8 +10,9 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
-from ledger.ops import broken_links, reingest_topic
-from ledger.rebuild import compare, rebuild
+from ledger.adapters.audit import broken_links
+from ledger.adapters.rebuild import compare, rebuild
+from ledger.ops import reingest_topic
 from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from tests.integration.ledger.conftest import (

@@ -15,10 +15,10 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
+from ledger.adapters.rebuild import compare
 from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.migrations import MIGRATIONS_DIR
-from ledger.rebuild import compare
 from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics

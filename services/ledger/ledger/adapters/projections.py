@@ -1,8 +1,8 @@
 """Read models kept in step with the events, in the same transaction.
 
 Every row here is a function of the events alone, so ops can rebuild the tables from the event
-store and compare (`ledger.rebuild`). Table names are unqualified, so a replay can point the
-connection's `search_path` at a fresh schema and rebuild beside the live tables.
+store and compare (`ledger.adapters.rebuild`). Table names are unqualified, so a replay can point
+the connection's `search_path` at a fresh schema and rebuild beside the live tables.
 """
 
 from collections.abc import Iterable, Sequence

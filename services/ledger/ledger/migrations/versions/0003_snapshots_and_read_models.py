@@ -6,7 +6,7 @@
   state when it closed, for the checks that still need it (an id used twice, a late result).
 
 Existing rows of these tables are filled by `python -m ledger migrate`, which rebuilds the
-projections from the events when it finds events but no partner rows (`ledger.rebuild`).
+projections from the events when it finds events but no partner rows (`ledger.adapters.rebuild`).
 
 Revision ID: 0003
 Revises: 0002
