@@ -218,6 +218,7 @@ async def main(events: int, partners: int, processes: int) -> int:
             "LEDGER_TOPIC_PREFIX": prefix,
             "LEDGER_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
             "LEDGER_LOG_LEVEL": "WARNING",
+            "LEDGER_CONSUMER_METRICS_PORT": "0",  # several consumer processes may run
         }
         plain_url = ledger_db.replace("postgresql+asyncpg", "postgresql")
         started = time.perf_counter()

@@ -1,6 +1,7 @@
 """The composition root: settings in, wired adapters out. Tests build one with their settings."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,7 +22,11 @@ class LedgerContainer:
     pricing: PricingClient
 
     def mailing_sent_handler(self) -> MailingSentHandler:
-        return MailingSentHandler(self.pricing, self.settings.minimum_charge_minor)
+        return MailingSentHandler(
+            self.pricing,
+            self.settings.minimum_charge_minor,
+            timedelta(seconds=self.settings.max_sent_at_ahead_seconds),
+        )
 
     def payment_result_handler(self) -> PaymentResultHandler:
         return PaymentResultHandler()

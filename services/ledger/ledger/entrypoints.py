@@ -13,6 +13,7 @@ from ledger.domain import PartnerAccount, expire_reservations
 from ledger.service import Command, run_command
 from ledger.settings import LedgerSettings
 from shared.messaging.consumer import run_consumer
+from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
 from shared.messaging.runtime import sleep_or_stop
@@ -26,11 +27,15 @@ def group_for(settings: LedgerSettings, topic: str) -> str:
 
 
 async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
-    """Consume mailing.sent and payments.results until `stop` is set."""
+    """Consume mailing.sent and payments.results until `stop` is set; serve `/metrics` and
+    `/healthz` on LEDGER_CONSUMER_METRICS_PORT."""
     container = bootstrap(settings)
     handlers = [container.mailing_sent_handler(), container.payment_result_handler()]
+    watches = {h.topic: BatchWatch(f"{group_for(settings, h.topic)}/{h.topic}") for h in handlers}
+    health = WorkerHealth(list(watches.values()), settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
+            serve_worker_status(health, settings.host, settings.consumer_metrics_port, stop),
             *[
                 run_consumer(
                     container.engine,
@@ -39,9 +44,10 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,
                     stop=stop,
+                    watch=watches[handler.topic],
                 )
                 for handler in handlers
-            ]
+            ],
         )
     finally:
         await container.close()
@@ -85,11 +91,17 @@ async def run_expiry(engine: AsyncEngine, stop: asyncio.Event, every_seconds: fl
 
 
 async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) -> None:
+    """Relay the outbox and expire holds until `stop`; serve `/metrics` (with the outbox's
+    age) and `/healthz` on LEDGER_RELAY_METRICS_PORT."""
     container = bootstrap(settings)
     producer = create_producer(settings.kafka_bootstrap_servers)
     await producer.start()
+    watch = BatchWatch("ledger.outbox", kind="relay")
+    health = WorkerHealth([watch], settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
+            serve_worker_status(health, settings.host, settings.relay_metrics_port, stop),
+            track_outbox_age(container.engine, stop, every_seconds=5.0),
             run_relay(
                 container.engine,
                 producer,
@@ -97,6 +109,7 @@ async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) ->
                 poll_seconds=settings.relay_poll_seconds,
                 stop=stop,
                 topic_prefix=settings.topic_prefix,
+                watch=watch,
             ),
             run_expiry(container.engine, stop),
         )

@@ -78,6 +78,7 @@ class PaymentResultHandler(AccountBatchHandler):
                 events,
                 {
                     "causation_id": event.id,
+                    "causation_source": event.source,
                     "correlation_id": event.data["request_id"],
                     "actor": f"payments/{event.data['gateway']}",
                 },

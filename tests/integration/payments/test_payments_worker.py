@@ -72,6 +72,7 @@ async def worker(database_url: str, topics: str) -> AsyncIterator[Worker]:
         driver_poll_seconds=0.05,
         relay_poll_seconds=0.05,
         declines_per_method_30_days=1,
+        worker_metrics_port=0,
     )
     gateway = FakeGateway(script=script)
     stop = asyncio.Event()
