@@ -322,6 +322,9 @@ async def run_consumer(
     )
     await consumer.start()
     log.info("consuming", topic=topic_prefix + topic, group=group)
+    for family in (RETRIES, DEAD_LETTERS, BATCH_SECONDS):
+        family.labels(group, topic)  # shown from the start, at 0, not only after the first
+
     try:
         with watching(watch):
             while not stop.is_set():

@@ -368,10 +368,8 @@ async def _read_one(settings: LedgerSettings, topic: str, partition: int, offset
     )
     await consumer.start()
     try:
-        if partition not in (consumer.partitions_for_topic(tp.topic) or set()):
-            await consumer.topics()  # refresh metadata once before refusing
-            if partition not in (consumer.partitions_for_topic(tp.topic) or set()):
-                raise NotSetAside(f"{tp.topic} has no partition {partition}")
+        if partition not in await partitions_of(settings.kafka_bootstrap_servers, tp.topic):
+            raise NotSetAside(f"{tp.topic} has no partition {partition}")
         consumer.assign([tp])
         first = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp]

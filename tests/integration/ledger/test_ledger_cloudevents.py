@@ -59,7 +59,9 @@ def sent_data(partner_id: str, recipients: int) -> dict[str, Any]:
 
 
 async def send_sdk_message(
-    producer: AIOKafkaProducer, settings: LedgerSettings, message: KafkaMessage
+    producer: AIOKafkaProducer,
+    settings: LedgerSettings,
+    message: KafkaMessage | core_kafka.KafkaMessage,
 ) -> None:
     key = message.key.encode() if isinstance(message.key, str) else message.key
     await producer.send_and_wait(
@@ -86,7 +88,7 @@ async def test_events_from_the_cloudevents_sdk_are_debited_in_both_kafka_modes(
             sent_data(partner_id, recipients),
         )
 
-    messages = [
+    messages: list[KafkaMessage | core_kafka.KafkaMessage] = [
         # Structured, no datacontenttype at all (optional in CloudEvents 1.0).
         to_structured(sdk_event(100)),
         # Structured with datacontenttype: the SDK moves it into the content-type header.
