@@ -281,12 +281,14 @@ async def fetch_batch(
 async def _measure_lag(consumer: AIOKafkaConsumer, group: str, topic: str) -> None:
     """Lag per assigned partition: the broker's end of the partition (as of the last fetch)
     minus this consumer's position, which after a commit is the next offset to apply."""
-    assigned = consumer.assignment()
-    for tp in assigned:
-        end = consumer.highwater(tp)
-        if end is not None:
-            position = await consumer.position(tp)
-            LAG.labels(group, topic, str(tp.partition)).set(max(0, end - position))
+    try:
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None:
+                position = await consumer.position(tp)
+                LAG.labels(group, topic, str(tp.partition)).set(max(0, end - position))
+    except Exception as exc:  # e.g. revoked meanwhile; a metric must never stop the consumer
+        log.debug("lag not measured", error=str(exc))
 
 
 async def run_consumer(

@@ -246,7 +246,12 @@ async def reingest_topic(
                     if m.offset < todo[tp]:
                         records.append(
                             IncomingRecord(
-                                handler.topic, tp.partition, m.offset, m.key, m.value, m.headers
+                                handler.topic,
+                                tp.partition,
+                                m.offset,
+                                m.key,
+                                m.value,
+                                tuple(m.headers),
                             )
                         )
                 if messages and messages[-1].offset + 1 >= todo[tp]:
