@@ -20,9 +20,9 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.messaging.outbox import Outbox
 from shared.messaging.runtime import sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -95,24 +95,13 @@ OUTBOX_AGE = Gauge(
     "Age of the oldest outbox message not yet published (0: none waiting)",
 )
 
-_OLDEST_UNPUBLISHED = text(
-    "SELECT extract(epoch FROM now() - created_at) FROM outbox"
-    " WHERE id = (SELECT min(id) FROM outbox WHERE published_at IS NULL)"
-)
-
-
-async def outbox_age(engine: AsyncEngine) -> float:
-    """Seconds the oldest unpublished outbox message has waited."""
-    async with engine.connect() as connection:
-        age = (await connection.execute(_OLDEST_UNPUBLISHED)).scalar()
-    return float(age or 0.0)
-
 
 async def track_outbox_age(engine: AsyncEngine, stop: asyncio.Event, every_seconds: float) -> None:
     """Keep `outbox_oldest_unpublished_age_seconds` current until `stop`."""
     while not stop.is_set():
         try:
-            OUTBOX_AGE.set(await outbox_age(engine))
+            async with engine.connect() as connection:
+                OUTBOX_AGE.set(await Outbox(connection).oldest_unpublished_age_seconds())
         except Exception as exc:
             log.warning("outbox age not measured", error=str(exc))
         await sleep_or_stop(stop, every_seconds)

@@ -19,13 +19,15 @@ from shared.codec import InvalidMessage, decode
 from shared.envelope import CloudEvent
 from shared.messaging.outbox import headers_json, printable
 
+# The source of rows recorded before sources were kept (migration 0003 of the ledger, 0002 of
+# payments); never a real one, since CloudEvents sources are not empty.
 LEGACY_SOURCE = ""
 
 _CLAIM = text(
     """
     INSERT INTO inbox (source, message_id, topic)
     SELECT s, i, :topic FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS t(s, i)
-    WHERE NOT EXISTS (SELECT 1 FROM inbox old WHERE old.source = '' AND old.message_id = t.i)
+    WHERE NOT EXISTS (SELECT 1 FROM inbox old WHERE old.source = :legacy AND old.message_id = t.i)
     ON CONFLICT (source, message_id) DO NOTHING
     RETURNING source, message_id
     """
@@ -134,6 +136,7 @@ class Inbox:
             _CLAIM,
             {
                 "topic": topic,
+                "legacy": LEGACY_SOURCE,
                 "sources": [source for source, _ in unique],
                 "ids": [event_id for _, event_id in unique],
             },

@@ -63,6 +63,11 @@ _CLAIM = text(
     """
 )
 
+_OLDEST_UNPUBLISHED_AGE = text(
+    "SELECT extract(epoch FROM now() - created_at) FROM outbox"
+    " WHERE id = (SELECT min(id) FROM outbox WHERE published_at IS NULL)"
+)
+
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
@@ -116,3 +121,8 @@ class Outbox:
     async def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
             await self._connection.execute(_MARK, {"ids": list(ids)})
+
+    async def oldest_unpublished_age_seconds(self) -> float:
+        """How long the oldest message not yet published has waited (0 when none waits)."""
+        age = (await self._connection.execute(_OLDEST_UNPUBLISHED_AGE)).scalar()
+        return float(age or 0.0)

@@ -11,12 +11,15 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
 
 from ledger.api.app import create_app
 from ledger.entrypoints import group_for, run_consumers, run_relay_and_expiry
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
+from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
+from shared.messaging.outbox import Outbox
 from tests.integration.conftest import KAFKA, OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
@@ -161,3 +164,24 @@ async def test_health_turns_503_while_a_batch_is_stuck(
     finally:
         stop.set()
         await asyncio.wait_for(consumer, timeout=15)
+
+
+async def test_the_outbox_age_is_that_of_the_oldest_message_not_yet_published(
+    own_system: LedgerSettings,
+) -> None:
+    engine = create_engine(own_system.database_url)
+    try:
+        async with engine.begin() as connection:
+            outbox = Outbox(connection)
+            assert await outbox.oldest_unpublished_age_seconds() == 0
+            await connection.execute(
+                text(
+                    "INSERT INTO outbox (partner_id, topic, message, created_at, published_at)"
+                    " VALUES ('p', 't', 'x', now() - interval '2 hours', now()),"
+                    " ('p', 't', 'y', now() - interval '1 hour', NULL),"
+                    " ('p', 't', 'z', now(), NULL)"
+                )
+            )
+            assert 3600 <= await outbox.oldest_unpublished_age_seconds() < 3700
+    finally:
+        await engine.dispose()
