@@ -156,7 +156,7 @@ class AccountBatchHandler:
 
     def subscription(self, group: str) -> Subscription:
         def forget(records: Sequence[IncomingRecord]) -> None:
-            self.cache.discard({r.key.decode() for r in records if r.key})
+            self.cache.discard({r.key.decode("utf-8", "replace") for r in records if r.key})
 
         return Subscription(
             topic=self.topic,
