@@ -218,15 +218,20 @@ async def main(events: int, partners: int, processes: int) -> int:
             "LEDGER_TOPIC_PREFIX": prefix,
             "LEDGER_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
             "LEDGER_LOG_LEVEL": "WARNING",
+            "LEDGER_CONSUMER_METRICS_PORT": "0",  # several consumer processes may run
         }
         plain_url = ledger_db.replace("postgresql+asyncpg", "postgresql")
         started = time.perf_counter()
-        consumer = subprocess.Popen([sys.executable, "-m", "ledger", "consume"], env=env, cwd=REPO)
+        # Listed for the clean-up below (a forgotten one kept running after the benchmark).
+        consumers += [
+            subprocess.Popen([sys.executable, "-m", "ledger", "consume"], env=env, cwd=REPO)
+            for _ in range(processes)
+        ]
         done = 0
         while done < events:
             await asyncio.sleep(0.25)
-            if consumer.poll() is not None:
-                raise SystemExit("the ledger consumer died")
+            if any(consumer.poll() is not None for consumer in consumers):
+                raise SystemExit("a ledger consumer died")
             done = await debit_count(plain_url)
             if time.perf_counter() - started > 900:
                 raise SystemExit(f"gave up after 15 minutes at {done:,} debits")

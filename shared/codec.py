@@ -2,9 +2,16 @@
 
 Decoding never raises anything but `InvalidMessage`, whose text is the reason a dead letter
 carries, so a consumer can route any bad input to its dead-letter topic and go on.
+
+Incoming events may use either content mode of the CloudEvents Kafka protocol binding:
+structured (the whole event is the JSON value) or binary (attributes in `ce_*` headers, the
+value is the data). We always publish structured JSON.
 """
 
+import base64
+import binascii
 import json
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -20,6 +27,12 @@ from shared.envelope import CONTENT_TYPE, SPEC_VERSION, CloudEvent
 _ENVELOPE_FIELDS = frozenset(
     {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data"}
 )
+_BINARY_PREFIX = "ce_"
+# Structured mode names itself with this media type; the CloudEvents SDK instead puts the
+# event's own `datacontenttype` into the `content-type` header (and leaves it out of the JSON).
+_STRUCTURED_MEDIA_TYPE = "application/cloudevents"
+
+Headers = Sequence[tuple[str, bytes]]
 _format_checker = FormatChecker(formats=())
 
 
@@ -109,15 +122,104 @@ def validate_data(message_type: str, data: object) -> None:
     _check(message_type, data, "$.data")
 
 
-def decode(raw: bytes | None) -> CloudEvent:
-    """Bytes from Kafka to a validated event, or `InvalidMessage` with the reason."""
-    if raw is None:
-        raise InvalidMessage("message has no value (tombstone)")
+def _is_json_media_type(value: str) -> bool:
+    media_type = value.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _nul_paths(value: object, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield path
+            yield from _nul_paths(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_paths(item, f"{path}[{index}]")
+
+
+def refuse_nul(document: object) -> None:
+    """PostgreSQL's text and jsonb cannot hold U+0000: an event carrying one anywhere could
+    never be recorded, so it is refused here, before it reaches the database."""
+    for path in _nul_paths(document, "$"):
+        raise InvalidMessage("contains U+0000, which the database cannot store", path)
+
+
+def _may_hold_nul(raw: bytes | None, headers: dict[str, bytes]) -> bool:
+    # JSON writes U+0000 only as an escape, so most messages are cleared by a byte search;
+    # base64 data is decoded before it can be searched.
+    return (raw is not None and (b"\\u0000" in raw or b"data_base64" in raw)) or any(
+        b"\x00" in value for value in headers.values()
+    )
+
+
+def _loads(raw: bytes) -> Any:
     try:
-        document = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"not JSON: {exc}") from None
+
+
+def _binary_document(raw: bytes | None, headers: dict[str, bytes]) -> dict[str, Any]:
+    """Binary mode: attributes from the `ce_*` headers, the value is the data itself."""
+    document: dict[str, Any] = {}
+    for name, value in headers.items():
+        attribute = name.removeprefix(_BINARY_PREFIX) if name.startswith(_BINARY_PREFIX) else None
+        if name == "content-type":
+            attribute = "datacontenttype"
+        if attribute is None:
+            continue
+        try:
+            document[attribute] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidMessage("header is not UTF-8", f"$.{attribute}") from None
+    if raw is None:
+        raise InvalidMessage("binary-mode event has no data (tombstone)", "$.data")
+    document["data"] = _loads(raw)
+    return document
+
+
+def _structured_document(raw: bytes | None, headers: dict[str, bytes]) -> Any:
+    if raw is None:
+        raise InvalidMessage("message has no value (tombstone)")
+    document = _loads(raw)
+    if not isinstance(document, dict):
+        return document  # the envelope schema names the fault
+    if "data" not in document and isinstance(document.get("data_base64"), str):
+        try:
+            document["data"] = _loads(base64.b64decode(document.pop("data_base64"), validate=True))
+        except (binascii.Error, ValueError):
+            raise InvalidMessage("not base64", "$.data_base64") from None
+    content_type = headers.get("content-type", b"").decode("utf-8", "replace")
+    if (
+        content_type
+        and "datacontenttype" not in document
+        and not content_type.lower().startswith(_STRUCTURED_MEDIA_TYPE)
+    ):
+        document["datacontenttype"] = content_type
+    return document
+
+
+def decode(raw: bytes | None, headers: Headers = ()) -> CloudEvent:
+    """A Kafka message (value and headers) to a validated event, or `InvalidMessage` with the
+    reason. A `ce_specversion` header means binary mode; anything else is structured mode."""
+    by_name = {name.lower(): value for name, value in headers}
+    if f"{_BINARY_PREFIX}specversion" in by_name:
+        document = _binary_document(raw, by_name)
+    else:
+        document = _structured_document(raw, by_name)
     _check("cloudevent", document, "$")
+    # Optional in CloudEvents 1.0; absent means JSON, and JSON is all we read.
+    content_type = document.get("datacontenttype", CONTENT_TYPE)
+    if not _is_json_media_type(content_type):
+        raise InvalidMessage(f"{content_type!r} is not a JSON media type", "$.datacontenttype")
+    if _may_hold_nul(raw, by_name):
+        refuse_nul(document)
     validate_data(document["type"], document["data"])
     return CloudEvent(
         id=document["id"],

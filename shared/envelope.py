@@ -1,4 +1,5 @@
-"""The CloudEvents 1.0 envelope (structured JSON mode) every message travels in."""
+"""The CloudEvents 1.0 envelope every message travels in (we publish structured JSON mode; the
+codec also reads binary mode)."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -5,11 +5,19 @@ lost the partition in a rebalance and one that gained it cannot both apply the s
 drop what is below them, let the handler make the batch take effect (and record message ids in
 the inbox), keep the dead letters (and queue them for the dead-letter topic), and move the
 stored offsets. Kafka's own offsets are committed afterwards, as a hint: the database is the
-truth, and on assignment the consumer seeks to it. Trouble with the database or a service the
-handler needs is waited out and the same batch tried again: nothing is ever skipped.
+truth, and on assignment the consumer seeks to it.
+
+When a batch fails, the reason decides. Transient trouble (a lost connection, a timeout, a
+serialization conflict, a service the handler needs being down: `is_transient`) is waited out
+and the same batch tried again: nothing is ever skipped. Anything else belongs to a message:
+the batch is split in halves, each tried on its own, down to the one message that fails
+alone, which becomes a dead letter with the error as its reason; the others take effect.
+(The codec refuses what the database would refuse, such as U+0000, up front; the split finds
+what nobody foresaw.) Messages an operator set aside (`dead_letters.by_hand`) are skipped.
 """
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,19 +25,39 @@ from typing import Any, Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.messaging.health import BatchWatch, watching
 from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
 from shared.messaging.kafka import create_consumer
-from shared.messaging.outbox import Outbox, OutgoingMessage
+from shared.messaging.outbox import Outbox, OutgoingMessage, printable
 from shared.messaging.runtime import sleep_or_stop
 from shared.topics import DLQ_REASON_HEADER, DLQ_SOURCE_HEADER
 
 log = structlog.get_logger(__name__)
 
 CONSUMED = Counter("messages_consumed_total", "Messages read", ["topic", "outcome"])
+LAG = Gauge(
+    "consumer_lag_messages",
+    "Messages on the partition not yet committed by this consumer",
+    ["group", "topic", "partition"],
+)
+BATCH_SECONDS = Histogram(
+    "consumer_batch_duration_seconds",
+    "From reading a batch to its commit, retries included",
+    ["group", "topic"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+RETRIES = Counter(
+    "consumer_batch_retries_total",
+    "Batches tried again after transient trouble",
+    ["group", "topic"],
+)
+DEAD_LETTERS = Counter(
+    "consumer_dead_letters_total", "Messages set aside as dead letters", ["group", "topic"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,30 +90,89 @@ class Subscription:
 
 
 def dead_letter_message(letter: DeadLetter, dead_letter_topic: str) -> OutgoingMessage:
-    """The original bytes, unchanged, with the reason and origin in headers."""
+    """The original bytes and headers, unchanged, with the reason and origin added."""
     return OutgoingMessage(
-        partner_id=(letter.key or b"").decode("utf-8", "replace") or "(no key)",
+        partner_id=printable((letter.key or b"").decode("utf-8", "replace")) or "(no key)",
         topic=dead_letter_topic,
         key=letter.key,
         value=letter.message,
         headers=(
-            (DLQ_REASON_HEADER, letter.reason.encode()),
+            *letter.headers,
+            (DLQ_REASON_HEADER, printable(letter.reason).encode()),
             (DLQ_SOURCE_HEADER, f"{letter.topic}/{letter.partition}/{letter.offset}".encode()),
         ),
     )
+
+
+# SQLSTATE classes that say nothing about the message: connection exception, transaction
+# rollback (serialization failure, deadlock), insufficient resources, operator intervention
+# (includes statement timeout), system error. And the classes of a broken deployment (no such
+# table or column, no privilege, no database): splitting the batch would only dead-letter
+# every message, so they are waited out too, visibly (see `/healthz`).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58", "55"})
+_DEPLOYMENT_SQLSTATE_CLASSES = frozenset({"28", "3D", "3F", "42", "0A", "XX"})
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        sqlstate = getattr(candidate, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate
+    return None
+
+
+def is_transient(exc: BaseException, retry_on: tuple[type[BaseException], ...] = ()) -> bool:
+    """Trouble that passes by itself: try the same batch again later. Everything else is
+    taken to belong to one of the batch's messages."""
+    if isinstance(exc, (OSError, TimeoutError, *retry_on)):
+        return True
+    if isinstance(exc, DBAPIError):
+        sqlstate = _sqlstate(exc)
+        if exc.connection_invalidated or sqlstate is None:
+            return True  # the driver lost the connection before the server could answer
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES | _DEPLOYMENT_SQLSTATE_CLASSES
+    return False
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The dead letter's reason for a message that failed alone."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    return f"could not be recorded ({type(cause).__name__}): {first_line}"[:1000]
 
 
 async def apply_batch(
     engine: AsyncEngine, subscription: Subscription, records: Sequence[IncomingRecord]
 ) -> BatchResult | None:
     """One transaction for the batch; None when every record was below the stored offsets."""
+    return await _record_batch(engine, subscription, records, set_aside=None)
+
+
+async def dead_letter_alone(
+    engine: AsyncEngine, subscription: Subscription, record: IncomingRecord, reason: str
+) -> BatchResult | None:
+    """Set one record aside as a dead letter and move past it, without the handler."""
+    return await _record_batch(engine, subscription, [record], set_aside=reason)
+
+
+async def _record_batch(
+    engine: AsyncEngine,
+    subscription: Subscription,
+    records: Sequence[IncomingRecord],
+    set_aside: str | None,
+) -> BatchResult | None:
     async with engine.begin() as connection:
         inbox = Inbox(connection, subscription.group)
         stored = await inbox.lock_offsets(subscription.topic, {r.partition for r in records})
         fresh = [r for r in records if r.offset >= stored.get(r.partition, 0)]
         if not fresh:
             return None
-        result = await subscription.handler(connection, inbox, fresh)
+        if set_aside is not None:
+            result = BatchResult(0, dead_letters=[r.dead_letter(set_aside) for r in fresh])
+        else:
+            by_hand = await inbox.set_aside(subscription.topic, fresh)
+            todo = [r for r in fresh if (r.partition, r.offset) not in by_hand]
+            result = await subscription.handler(connection, inbox, todo) if todo else BatchResult(0)
         new_letters = await inbox.record_dead_letters(result.dead_letters)
         if subscription.dead_letter_topic is not None:
             topic = subscription.dead_letter_topic
@@ -95,6 +182,45 @@ async def apply_batch(
             next_offsets[r.partition] = max(next_offsets.get(r.partition, 0), r.offset + 1)
         await inbox.save_offsets(subscription.topic, next_offsets)
     return result
+
+
+def _merged(first: BatchResult | None, second: BatchResult | None) -> BatchResult | None:
+    if first is None or second is None:
+        return first or second
+    return BatchResult(
+        first.applied + second.applied,
+        first.duplicates + second.duplicates,
+        first.dead_letters + second.dead_letters,
+    )
+
+
+async def apply_or_isolate(
+    engine: AsyncEngine, subscription: Subscription, records: Sequence[IncomingRecord]
+) -> BatchResult | None:
+    """Apply the batch; if it fails for a reason that is not transient, apply each half on its
+    own (first half first, so a partition's offsets only move forward) down to the single
+    message that fails alone, and dead-letter that one. Transient errors propagate."""
+    try:
+        return await apply_batch(engine, subscription, records)
+    except Exception as exc:
+        if is_transient(exc, subscription.retry_on):
+            raise
+        subscription.on_retry(records)
+        if len(records) == 1:
+            [record] = records
+            reason = failure_reason(exc)
+            log.error(
+                "message cannot be recorded; dead-lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=reason,
+            )
+            return await dead_letter_alone(engine, subscription, record, reason)
+        log.warning("batch failed; looking for the message at fault", error=str(exc)[:300])
+        middle = len(records) // 2
+        first = await apply_or_isolate(engine, subscription, records[:middle])
+        return _merged(first, await apply_or_isolate(engine, subscription, records[middle:]))
 
 
 class Stopped(Exception):
@@ -107,18 +233,23 @@ async def apply_batch_until_done(
     records: Sequence[IncomingRecord],
     stop: asyncio.Event | None = None,
 ) -> BatchResult | None:
-    """Retry the same batch until it is recorded, or raise `Stopped` once `stop` is set (the
-    batch is read again on the next start, since neither offset moved)."""
-    retryable: tuple[type[BaseException], ...] = (DBAPIError, OSError, *subscription.retry_on)
+    """Retry the same batch until it is recorded (its messages applied or dead-lettered), or
+    raise `Stopped` once `stop` is set (what was not committed is read again on the next
+    start). Parts committed before a retry are below the stored offsets and not applied again."""
     attempt = 0
     while stop is None or not stop.is_set():
         attempt += 1
         try:
-            return await apply_batch(engine, subscription, records)
-        except retryable as exc:
+            return await apply_or_isolate(engine, subscription, records)
+        except Exception as exc:
             subscription.on_retry(records)
+            RETRIES.labels(subscription.group, subscription.topic).inc()
             delay = min(10.0, 0.05 * 2 ** min(attempt, 8))
-            log.warning("batch not recorded; retrying", attempt=attempt, delay=delay, error=exc)
+            if is_transient(exc, subscription.retry_on):
+                log.warning("batch not recorded; retrying", attempt=attempt, delay=delay, error=exc)
+            else:
+                # Even setting the culprit aside failed: nothing to do but wait and say so.
+                log.exception("batch not recorded nor its culprit set aside; retrying")
             if stop is None:
                 await asyncio.sleep(delay)
             else:
@@ -147,6 +278,19 @@ async def fetch_batch(
     return fetched
 
 
+async def _measure_lag(consumer: AIOKafkaConsumer, group: str, topic: str) -> None:
+    """Lag per assigned partition: the broker's end of the partition (as of the last fetch)
+    minus this consumer's position, which after a commit is the next offset to apply."""
+    try:
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None:
+                position = await consumer.position(tp)
+                LAG.labels(group, topic, str(tp.partition)).set(max(0, end - position))
+    except Exception as exc:  # e.g. revoked meanwhile; a metric must never stop the consumer
+        log.debug("lag not measured", error=str(exc))
+
+
 async def run_consumer(
     engine: AsyncEngine,
     subscription: Subscription,
@@ -158,55 +302,71 @@ async def run_consumer(
     session_timeout_ms: int = 10_000,
     linger_seconds: float = 0.05,
     after_batch: Callable[[], None] | None = None,
+    watch: BatchWatch | None = None,
 ) -> None:
-    """Consume `topic_prefix + subscription.topic` until `stop` is set."""
+    """Consume `topic_prefix + subscription.topic` until `stop` is set. `watch` follows its
+    batches for `/healthz` and `/metrics`."""
+    group, topic = subscription.group, subscription.topic
+    watch = watch or BatchWatch(f"{group}/{topic}")
 
     async def stored_offsets(_: str) -> dict[int, int]:
         # Offsets are stored under the topic's name without the deployment prefix.
         async with engine.connect() as connection:
-            return await Inbox(connection, subscription.group).next_offsets(subscription.topic)
+            return await Inbox(connection, group).next_offsets(topic)
 
     consumer = create_consumer(
         bootstrap_servers,
-        subscription.group,
-        [topic_prefix + subscription.topic],
+        group,
+        [topic_prefix + topic],
         stored_offsets,
         max_batch=batch_size,
         session_timeout_ms=session_timeout_ms,
     )
     await consumer.start()
-    log.info("consuming", topic=topic_prefix + subscription.topic, group=subscription.group)
+    log.info("consuming", topic=topic_prefix + topic, group=group)
+    for family in (RETRIES, DEAD_LETTERS, BATCH_SECONDS):
+        family.labels(group, topic)  # shown from the start, at 0, not only after the first
+
     try:
-        while not stop.is_set():
-            fetched = await fetch_batch(consumer, batch_size, linger_seconds)
-            records = [
-                IncomingRecord(subscription.topic, tp.partition, m.offset, m.key, m.value)
-                for tp, messages in fetched.items()
-                for m in messages
-            ]
-            if not records:
-                continue
-            try:
-                result = await apply_batch_until_done(engine, subscription, records, stop)
-            except Stopped:
-                break
-            if result is not None:
-                CONSUMED.labels(subscription.topic, "applied").inc(result.applied)
-                CONSUMED.labels(subscription.topic, "duplicate").inc(result.duplicates)
-                CONSUMED.labels(subscription.topic, "dead_letter").inc(len(result.dead_letters))
-            try:
-                await consumer.commit(
-                    {
-                        TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
-                        for tp, messages in fetched.items()
-                        if messages
-                    }
-                )
-            except KafkaError as exc:
-                # Only a hint (e.g. refused during a rebalance): the stored offsets already
-                # moved, and whoever owns the partition next starts from them.
-                log.warning("kafka offset commit failed", error=exc)
-            if after_batch is not None:
-                after_batch()
+        with watching(watch):
+            while not stop.is_set():
+                fetched = await fetch_batch(consumer, batch_size, linger_seconds)
+                records = [
+                    IncomingRecord(topic, tp.partition, m.offset, m.key, m.value, tuple(m.headers))
+                    for tp, messages in fetched.items()
+                    for m in messages
+                ]
+                if not records:
+                    watch.done()  # nothing to read is up to date, not stuck
+                    await _measure_lag(consumer, group, topic)
+                    continue
+                watch.begin()
+                started = time.perf_counter()
+                try:
+                    result = await apply_batch_until_done(engine, subscription, records, stop)
+                except Stopped:
+                    break
+                if result is not None:
+                    CONSUMED.labels(topic, "applied").inc(result.applied)
+                    CONSUMED.labels(topic, "duplicate").inc(result.duplicates)
+                    CONSUMED.labels(topic, "dead_letter").inc(len(result.dead_letters))
+                    DEAD_LETTERS.labels(group, topic).inc(len(result.dead_letters))
+                try:
+                    await consumer.commit(
+                        {
+                            TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+                            for tp, messages in fetched.items()
+                            if messages
+                        }
+                    )
+                except KafkaError as exc:
+                    # Only a hint (e.g. refused during a rebalance): the stored offsets already
+                    # moved, and whoever owns the partition next starts from them.
+                    log.warning("kafka offset commit failed", error=exc)
+                watch.done()
+                BATCH_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
+                await _measure_lag(consumer, group, topic)
+                if after_batch is not None:
+                    after_batch()
     finally:
         await consumer.stop()

@@ -1,7 +1,12 @@
-"""The consumer's side of exactly-once: message ids seen, and the next offset per partition.
+"""The consumer's side of exactly-once: events seen, and the next offset per partition.
 
 Both are written in the same transaction as the events a batch produced, so after a crash the
 database says exactly which messages took effect, whatever Kafka's committed offsets say.
+
+An event is identified by its `source` and `id` together (CloudEvents 1.0): two producers may
+use the same id. Rows recorded before sources were kept have the source `''` (no real source
+is empty): such a row still stands for its id from any source, so an old event redelivered is
+recognised.
 """
 
 from collections.abc import Collection, Mapping, Sequence
@@ -13,13 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.codec import InvalidMessage, decode
 from shared.envelope import CloudEvent
+from shared.messaging.outbox import headers_json, printable
+
+# The source of rows recorded before sources were kept (migration 0003 of the ledger, 0002 of
+# payments); never a real one, since CloudEvents sources are not empty.
+LEGACY_SOURCE = ""
 
 _CLAIM = text(
     """
-    INSERT INTO inbox (message_id, topic)
-    SELECT id, :topic FROM unnest(CAST(:ids AS text[])) AS t(id)
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id
+    INSERT INTO inbox (source, message_id, topic)
+    SELECT s, i, :topic FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS t(s, i)
+    WHERE NOT EXISTS (SELECT 1 FROM inbox old WHERE old.source = :legacy AND old.message_id = t.i)
+    ON CONFLICT (source, message_id) DO NOTHING
+    RETURNING source, message_id
     """
 )
 
@@ -58,12 +69,25 @@ _LOCK_OFFSETS = text(
 
 _DEAD_LETTER = text(
     """
-    INSERT INTO dead_letters (topic, partition, "offset", message_key, message, reason)
-    VALUES (:topic, :partition, :offset, :key, :message, :reason)
+    INSERT INTO dead_letters (topic, partition, "offset", message_key, message, message_headers,
+                              reason, by_hand)
+    VALUES (:topic, :partition, :offset, :key, :message, CAST(:headers AS jsonb), :reason,
+            :by_hand)
     ON CONFLICT (topic, partition, "offset") DO NOTHING
     RETURNING id
     """
 )
+
+_SET_ASIDE = text(
+    """
+    SELECT partition, "offset" FROM dead_letters
+    WHERE by_hand AND topic = :topic
+      AND (partition, "offset") IN (
+          SELECT * FROM unnest(CAST(:partitions AS integer[]), CAST(:offsets AS bigint[])))
+    """
+)
+
+EventKey = tuple[str, str]  # (source, id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +100,8 @@ class DeadLetter:
     key: bytes | None
     message: bytes | None
     reason: str
+    headers: tuple[tuple[str, bytes], ...] = ()  # binary-mode events carry their attributes here
+    by_hand: bool = False  # set aside by an operator (`ops dead-letter`), not by the consumer
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +113,13 @@ class IncomingRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     def dead_letter(self, reason: str) -> DeadLetter:
         """This record, kept as it came, with why it cannot take effect."""
-        return DeadLetter(self.topic, self.partition, self.offset, self.key, self.value, reason)
+        return DeadLetter(
+            self.topic, self.partition, self.offset, self.key, self.value, reason, self.headers
+        )
 
 
 class Inbox:
@@ -98,14 +127,38 @@ class Inbox:
         self._connection = connection
         self._group = consumer_group
 
-    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]:
-        """Record the ids; returns those never seen before (the ones that may take effect)."""
-        if not message_ids:
+    async def claim(self, topic: str, events: Sequence[EventKey]) -> set[EventKey]:
+        """Record the events' (source, id); returns those never seen before (the ones that may
+        take effect)."""
+        if not events:
+            return set()
+        unique = list(dict.fromkeys(events))
+        result = await self._connection.execute(
+            _CLAIM,
+            {
+                "topic": topic,
+                "legacy": LEGACY_SOURCE,
+                "sources": [source for source, _ in unique],
+                "ids": [event_id for _, event_id in unique],
+            },
+        )
+        return {(row[0], row[1]) for row in result}
+
+    async def set_aside(
+        self, topic: str, records: Sequence["IncomingRecord"]
+    ) -> set[tuple[int, int]]:
+        """(partition, offset) of the records an operator dead-lettered by hand: never applied."""
+        if not records:
             return set()
         result = await self._connection.execute(
-            _CLAIM, {"topic": topic, "ids": list(dict.fromkeys(message_ids))}
+            _SET_ASIDE,
+            {
+                "topic": topic,
+                "partitions": [r.partition for r in records],
+                "offsets": [r.offset for r in records],
+            },
         )
-        return {row[0] for row in result}
+        return {(row[0], row[1]) for row in result}
 
     async def save_offsets(self, topic: str, next_offsets: Mapping[int, int]) -> None:
         if next_offsets:
@@ -145,7 +198,9 @@ class Inbox:
                     "offset": letter.offset,
                     "key": letter.key,
                     "message": letter.message,
-                    "reason": letter.reason,
+                    "headers": headers_json(letter.headers),
+                    "reason": printable(letter.reason),
+                    "by_hand": letter.by_hand,
                 },
             )
             if result.first() is not None:
@@ -163,29 +218,30 @@ class ReadBatch:
 
 
 class MessageClaims(Protocol):
-    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]: ...
+    async def claim(self, topic: str, events: Sequence[EventKey]) -> set[EventKey]: ...
 
 
 async def read_new_events(
     inbox: MessageClaims, topic: str, records: Sequence[IncomingRecord], types: Collection[str]
 ) -> ReadBatch:
     """Decode each record; one that is not a valid event of `types` becomes a dead letter, and
-    an event whose id the inbox has seen (a redelivery, or twice in this batch) is dropped."""
+    an event the inbox has seen (same source and id: a redelivery, or twice in this batch) is
+    dropped."""
     dead: list[DeadLetter] = []
     decoded: list[tuple[IncomingRecord, CloudEvent]] = []
     for record in records:
         try:
-            event = decode(record.value)
+            event = decode(record.value, record.headers)
             if event.type not in types:
                 raise InvalidMessage(f"type {event.type!r} does not belong on {topic}", "$.type")
         except InvalidMessage as exc:
             dead.append(record.dead_letter(str(exc)))
             continue
         decoded.append((record, event))
-    first_seen = await inbox.claim(topic, [event.id for _, event in decoded])
+    first_seen = await inbox.claim(topic, [(event.source, event.id) for _, event in decoded])
     new = []
     for record, event in decoded:
-        if event.id in first_seen:
-            first_seen.discard(event.id)
+        if (event.source, event.id) in first_seen:
+            first_seen.discard((event.source, event.id))
             new.append((record, event))
     return ReadBatch(new, len(decoded) - len(new), dead)

@@ -63,12 +63,23 @@ _CLAIM = text(
     """
 )
 
+_OLDEST_UNPUBLISHED_AGE = text(
+    "SELECT extract(epoch FROM now() - created_at) FROM outbox"
+    " WHERE id = (SELECT min(id) FROM outbox WHERE published_at IS NULL)"
+)
+
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
-def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
+def printable(text: str) -> str:
+    """Text PostgreSQL can store: U+0000 written out (it may come from the message itself)."""
+    return text.replace("\x00", "\\u0000")
+
+
+def headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
+    """Kafka headers as a JSON array of [name, text] pairs (U+0000 written out)."""
     return orjson.dumps(
-        [[name, value.decode("utf-8", "replace")] for name, value in headers]
+        [[printable(name), printable(value.decode("utf-8", "replace"))] for name, value in headers]
     ).decode()
 
 
@@ -86,7 +97,7 @@ class Outbox:
                 "topics": [m.topic for m in messages],
                 "keys": [m.key for m in messages],
                 "values": [m.value for m in messages],
-                "headers": [_headers_json(m.headers) for m in messages],
+                "headers": [headers_json(m.headers) for m in messages],
             },
         )
 
@@ -110,3 +121,8 @@ class Outbox:
     async def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
             await self._connection.execute(_MARK, {"ids": list(ids)})
+
+    async def oldest_unpublished_age_seconds(self) -> float:
+        """How long the oldest message not yet published has waited (0 when none waits)."""
+        age = (await self._connection.execute(_OLDEST_UNPUBLISHED_AGE)).scalar()
+        return float(age or 0.0)

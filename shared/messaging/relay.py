@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.messaging.health import BatchWatch, watching
 from shared.messaging.outbox import Outbox
 from shared.messaging.runtime import sleep_or_stop
 
@@ -54,18 +55,23 @@ async def run_relay(
     poll_seconds: float,
     stop: asyncio.Event,
     topic_prefix: str = "",
+    watch: BatchWatch | None = None,
 ) -> None:
-    """Relay until `stop` is set; database or broker trouble is waited out, never skipped."""
+    """Relay until `stop` is set; database or broker trouble is waited out, never skipped.
+    `watch` stays open from the first failed try until a batch goes out (for `/healthz`)."""
+    watch = watch or BatchWatch("outbox", kind="relay")
     failures = 0
-    while not stop.is_set():
-        try:
-            published = await relay_once(engine, producer, batch_size, topic_prefix)
-            failures = 0
-        except Exception:
-            failures += 1
-            log.exception("relay batch failed; retrying", attempt=failures)
-            published = 0
-            await sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
-            continue
-        if published < batch_size:
-            await sleep_or_stop(stop, poll_seconds)
+    with watching(watch):
+        while not stop.is_set():
+            watch.begin()
+            try:
+                published = await relay_once(engine, producer, batch_size, topic_prefix)
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("relay batch failed; retrying", attempt=failures)
+                await sleep_or_stop(stop, min(30.0, 0.5 * 2**failures))
+                continue
+            watch.done()
+            if published < batch_size:
+                await sleep_or_stop(stop, poll_seconds)

@@ -80,6 +80,9 @@ def system(tmp_path: Path) -> Iterator[System]:
         "LEDGER_OPS_TOKEN": OPS,
         "LEDGER_MINIMUM_CHARGE_MINOR": str(MINIMUM_CHARGE_MINOR),
         "LEDGER_RELAY_POLL_SECONDS": "0.05",
+        # Several consumers run at once (and other checkouts' tests on this machine).
+        "LEDGER_CONSUMER_METRICS_PORT": "0",
+        "LEDGER_RELAY_METRICS_PORT": "0",
     }
     running = System(env, tmp_path, f"http://127.0.0.1:{ledger_port}", prefix)
     try:

@@ -119,6 +119,10 @@ async def ledger_settings(pricing_url: str, kafka_topics: str) -> LedgerSettings
         ops_token=OPS_TOKEN,
         consumer_group=f"ledger-{kafka_topics}",
         relay_poll_seconds=0.05,
+        # Fixed ports would collide with other runs on this machine; tests that look at
+        # /metrics pick a free port of their own.
+        consumer_metrics_port=0,
+        relay_metrics_port=0,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -37,7 +38,11 @@ class LedgerContainer:
         return unit_of_work(self.engine, snapshot_interval=self.settings.snapshot_interval)
 
     def mailing_sent_consumer(self) -> AccountConsumer:
-        handler = MailingSentHandler(self.pricing, self.settings.minimum_charge_minor)
+        handler = MailingSentHandler(
+            self.pricing,
+            self.settings.minimum_charge_minor,
+            timedelta(seconds=self.settings.max_sent_at_ahead_seconds),
+        )
         return AccountConsumer(handler, self.settings.snapshot_interval)
 
     def payment_result_consumer(self) -> AccountConsumer:

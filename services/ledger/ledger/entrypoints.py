@@ -10,6 +10,7 @@ from ledger.bootstrap import LedgerContainer, bootstrap
 from ledger.service_layer.handlers import ExpireReservations, execute
 from ledger.settings import LedgerSettings
 from shared.messaging.consumer import run_consumer
+from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
 from shared.messaging.runtime import sleep_or_stop
@@ -23,11 +24,15 @@ def group_for(settings: LedgerSettings, topic: str) -> str:
 
 
 async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
-    """Consume mailing.sent and payments.results until `stop` is set."""
+    """Consume mailing.sent and payments.results until `stop` is set; serve `/metrics` and
+    `/healthz` on LEDGER_CONSUMER_METRICS_PORT."""
     container = bootstrap(settings)
     consumers = [container.mailing_sent_consumer(), container.payment_result_consumer()]
+    watches = {c.topic: BatchWatch(f"{group_for(settings, c.topic)}/{c.topic}") for c in consumers}
+    health = WorkerHealth(list(watches.values()), settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
+            serve_worker_status(health, settings.host, settings.consumer_metrics_port, stop),
             *[
                 run_consumer(
                     container.engine,
@@ -36,9 +41,10 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,
                     stop=stop,
+                    watch=watches[consumer.topic],
                 )
                 for consumer in consumers
-            ]
+            ],
         )
     finally:
         await container.close()
@@ -70,11 +76,17 @@ async def run_expiry(
 
 
 async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) -> None:
+    """Relay the outbox and expire holds until `stop`; serve `/metrics` (with the outbox's
+    age) and `/healthz` on LEDGER_RELAY_METRICS_PORT."""
     container = bootstrap(settings)
     producer = create_producer(settings.kafka_bootstrap_servers)
     await producer.start()
+    watch = BatchWatch("ledger.outbox", kind="relay")
+    health = WorkerHealth([watch], settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
+            serve_worker_status(health, settings.host, settings.relay_metrics_port, stop),
+            track_outbox_age(container.engine, stop, every_seconds=5.0),
             run_relay(
                 container.engine,
                 producer,
@@ -82,6 +94,7 @@ async def run_relay_and_expiry(settings: LedgerSettings, stop: asyncio.Event) ->
                 poll_seconds=settings.relay_poll_seconds,
                 stop=stop,
                 topic_prefix=settings.topic_prefix,
+                watch=watch,
             ),
             run_expiry(container, stop),
         )

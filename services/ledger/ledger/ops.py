@@ -1,4 +1,5 @@
-"""`python -m ledger ops ...`: the ops tool for audits: replay, export, verify, reingest, balance.
+"""`python -m ledger ops ...`: the ops tool: replay, export, verify, reingest, balance, reconcile,
+dead-letter.
 
 Every command works on the database (and broker) named by the LEDGER_* settings.
 """
@@ -41,14 +42,16 @@ from ledger.adapters.rebuild import (
     replace_snapshots,
 )
 from ledger.bootstrap import bootstrap
+from ledger.entrypoints import group_for
 from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
 from ledger.reconcile import compare as compare_payments
 from ledger.service_layer.commands import read_account
 from ledger.settings import LedgerSettings
 from shared.codec import parse_time
 from shared.kafka_admin import partitions_of
-from shared.messaging.consumer import apply_batch_until_done
-from shared.messaging.inbox import IncomingRecord
+from shared.messaging.consumer import apply_batch_until_done, dead_letter_message
+from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
+from shared.messaging.outbox import Outbox
 
 ops = typer.Typer(help="Audit and repair tools for ops.", no_args_is_help=True)
 audit = typer.Typer(help="Export and verify the event history.", no_args_is_help=True)
@@ -295,7 +298,14 @@ async def reingest_topic(
                 for m in messages:
                     if m.offset < todo[tp]:
                         records.append(
-                            IncomingRecord(handler.topic, tp.partition, m.offset, m.key, m.value)
+                            IncomingRecord(
+                                handler.topic,
+                                tp.partition,
+                                m.offset,
+                                m.key,
+                                m.value,
+                                tuple(m.headers),
+                            )
                         )
                 if messages and messages[-1].offset + 1 >= todo[tp]:
                     del todo[tp]
@@ -402,3 +412,115 @@ def reconcile() -> None:
         table.add_row(m.request_id, m.partner_id, m.problem)
     Console().print(table)
     raise typer.Exit(1)
+
+
+class NotSetAside(Exception):
+    """The message cannot be dead-lettered by hand; `str()` says why."""
+
+
+async def _read_one(settings: LedgerSettings, topic: str, partition: int, offset: int) -> Any:
+    """The message at topic/partition/offset, read straight from the broker."""
+    tp = TopicPartition(settings.topic_prefix + topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        if partition not in await partitions_of(settings.kafka_bootstrap_servers, tp.topic):
+            raise NotSetAside(f"{tp.topic} has no partition {partition}")
+        consumer.assign([tp])
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if not first <= offset < end:
+            raise NotSetAside(
+                f"no message at offset {offset} (the partition holds {first}..{end - 1})"
+            )
+        consumer.seek(tp, offset)
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
+            for message in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if message.offset == offset:
+                    return message
+                if message.offset > offset:
+                    raise NotSetAside(f"no message at offset {offset} (a transaction marker?)")
+        raise NotSetAside(f"offset {offset} could not be read within 30 s")
+    finally:
+        await consumer.stop()
+
+
+async def dead_letter_by_hand(
+    settings: LedgerSettings,
+    handler: AccountConsumer,
+    partition: int,
+    offset: int,
+    reason: str,
+) -> DeadLetter:
+    """Set one message the consumer has not reached yet aside: kept in `dead_letters` (marked
+    `by_hand`, so the consumer skips it) and queued for the dead-letter topic, in one
+    transaction under the lock of the partition's stored offset, so the consumer cannot apply
+    it meanwhile. A message already applied or already a dead letter is refused."""
+    message = await _read_one(settings, handler.topic, partition, offset)
+    letter = DeadLetter(
+        handler.topic,
+        partition,
+        offset,
+        message.key,
+        message.value,
+        reason,
+        tuple(message.headers),
+        by_hand=True,
+    )
+    container = bootstrap(settings)
+    try:
+        async with container.engine.begin() as connection:
+            inbox = Inbox(connection, group_for(settings, handler.topic))
+            stored = await inbox.lock_offsets(handler.topic, {partition})
+            if stored.get(partition, 0) > offset:
+                raise NotSetAside(
+                    f"the consumer is past it already (next offset {stored[partition]}):"
+                    " it was applied or dead-lettered"
+                )
+            if not await inbox.record_dead_letters([letter]):
+                raise NotSetAside("it is a dead letter already")
+            await Outbox(connection).write([dead_letter_message(letter, handler.dead_letter_topic)])
+    finally:
+        await container.close()
+    return letter
+
+
+@ops.command("dead-letter")
+def dead_letter(
+    topic: str = typer.Option(..., help="mailing.sent or payments.results"),
+    partition: int = typer.Option(..., help="Kafka partition"),
+    offset: int = typer.Option(..., help="Offset of the message in the partition"),
+    reason: str = typer.Option(..., help="Why it is set aside (kept with it)"),
+) -> None:
+    """Dead-letter one message by hand, for a fault nobody foresaw: it is kept in the
+    dead_letters table, published to the dead-letter topic, and never applied by the consumer.
+    Exit code 1 when it was applied already or cannot be read."""
+    if not reason.strip():
+        raise typer.BadParameter("say why", param_hint="--reason")
+    settings = LedgerSettings()
+
+    async def main() -> DeadLetter:
+        container = bootstrap(settings)
+        handlers = {
+            h.topic: h
+            for h in (container.mailing_sent_consumer(), container.payment_result_consumer())
+        }
+        await container.close()
+        if topic not in handlers:
+            raise typer.BadParameter(f"one of {sorted(handlers)}", param_hint="--topic")
+        return await dead_letter_by_hand(settings, handlers[topic], partition, offset, reason)
+
+    try:
+        letter = _run(main())
+    except NotSetAside as exc:
+        console.print(f"[red]not set aside[/]: {topic}/{partition}/{offset}: {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"dead-lettered {letter.topic}/{letter.partition}/{letter.offset}"
+        f" (queued for the dead-letter topic): {letter.reason}"
+    )

@@ -31,3 +31,10 @@ class LedgerSettings(BaseSettings):
     snapshot_interval: int = Field(default=100, ge=1)
     relay_batch_size: int = 500
     relay_poll_seconds: float = 0.2
+    # A mailing.sent whose sent_at is further ahead of our clock is dead-lettered, not debited.
+    max_sent_at_ahead_seconds: int = 86_400
+    # /metrics and /healthz of the worker processes (on LEDGER_HOST); 0 serves nothing.
+    consumer_metrics_port: int = 9102
+    relay_metrics_port: int = 9103
+    # /healthz answers 503 once a batch has been running or retried this long.
+    worker_stuck_seconds: float = 120.0

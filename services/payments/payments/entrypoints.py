@@ -11,6 +11,7 @@ from payments.notifier.service import Mailer, NotificationRecorder
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
 from shared.messaging.consumer import Subscription, run_consumer
+from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
 from shared.topics import (
@@ -24,13 +25,19 @@ from shared.topics import (
 async def run_worker(
     settings: PaymentsSettings, stop: asyncio.Event, gateways: Mapping[str, Gateway] | None = None
 ) -> None:
-    """Consume payment requests, drive them through the gateways, relay the results."""
+    """Consume payment requests, drive them through the gateways, relay the results; serve
+    `/metrics` and `/healthz` on PAYMENTS_WORKER_METRICS_PORT."""
     container = bootstrap(settings, gateways)
     producer = create_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     wake = asyncio.Event()
+    consumer_watch = BatchWatch(f"{settings.consumer_group}/{PAYMENT_REQUESTS.name}")
+    relay_watch = BatchWatch("payments.outbox", kind="relay")
+    health = WorkerHealth([consumer_watch, relay_watch], settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
+            serve_worker_status(health, settings.host, settings.worker_metrics_port, stop),
+            track_outbox_age(container.engine, stop, every_seconds=5.0),
             run_consumer(
                 container.engine,
                 Subscription(
@@ -45,6 +52,7 @@ async def run_worker(
                 after_batch=wake.set,
                 batch_size=settings.consumer_batch_size,
                 session_timeout_ms=settings.consumer_session_timeout_ms,
+                watch=consumer_watch,
             ),
             container.driver().run(stop, wake, settings.driver_poll_seconds),
             run_relay(
@@ -54,6 +62,7 @@ async def run_worker(
                 poll_seconds=settings.relay_poll_seconds,
                 topic_prefix=settings.topic_prefix,
                 stop=stop,
+                watch=relay_watch,
             ),
         )
     finally:

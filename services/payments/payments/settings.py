@@ -47,6 +47,10 @@ class PaymentsSettings(BaseSettings):
     driver_concurrency: int = 4
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
+    # /metrics and /healthz of `payments work` (on PAYMENTS_HOST); 0 serves nothing.
+    worker_metrics_port: int = 9104
+    # /healthz answers 503 once a consumer or relay batch has been running or retried this long.
+    worker_stuck_seconds: float = 120.0
 
     # SEPA direct debit by bank file (pain.008.001.08), collected into the platform's account.
     sepa_creditor_name: str = "Mailbill GmbH"

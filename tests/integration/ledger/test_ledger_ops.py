@@ -2,25 +2,35 @@
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
 from ledger.adapters.audit import broken_links
 from ledger.adapters.rebuild import compare, rebuild
+from ledger.api.app import create_app
+from ledger.entrypoints import run_consumers, run_relay_and_expiry
+from ledger.migrations import MIGRATIONS_DIR
 from ledger.ops import reingest_topic
 from ledger.settings import LedgerSettings
 from shared.database import create_engine
+from shared.kafka_admin import ensure_topics
+from tests.integration.conftest import KAFKA, OPS_TOKEN
+from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import (
     Publish,
     balance,
     eventually,
     mailing_sent,
     new_partner,
+    read_topic,
 )
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
@@ -33,6 +43,7 @@ def run_cli(settings: LedgerSettings, *args: str) -> tuple[int, str]:
         "LEDGER_TOPIC_PREFIX": settings.topic_prefix,
         "LEDGER_PRICING_URL": settings.pricing_url,
         "LEDGER_OPS_TOKEN": settings.ops_token,
+        "LEDGER_CONSUMER_GROUP": settings.consumer_group,
     }
     result = CliRunner().invoke(cli, ["ops", *args], env=env)
     return result.exit_code, result.output
@@ -214,3 +225,107 @@ async def test_reingesting_the_whole_topic_leaves_every_balance_as_it_was(
     assert sorted(after) == sorted(before)
     assert events_after == events_before
     assert partner_id in dict(after)
+
+
+async def test_ops_dead_letter_sets_a_message_aside_and_the_consumer_skips_it_once(
+    ledger_settings: LedgerSettings, producer: AIOKafkaProducer
+) -> None:
+    # A system of its own, whose consumer is not running yet: the message is not reached.
+    prefix = f"aside{uuid.uuid4().hex[:6]}."
+    await ensure_topics(KAFKA, prefix=prefix)
+    settings = ledger_settings.model_copy(
+        update={
+            "database_url": await fresh_migrated_database("ledger_aside_test", MIGRATIONS_DIR),
+            "topic_prefix": prefix,
+            "consumer_group": f"aside-{prefix}",
+        }
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://ledger",
+            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+        ) as api,
+    ):
+        partner_id, _ = await new_partner(api)
+        await api.post(
+            f"/v1/partners/{partner_id}/credits/grants", json={"credits": 10000, "reason": "x"}
+        )
+        offsets = []
+        for recipients in (100, 200, 300):
+            sent = await producer.send_and_wait(
+                prefix + "mailing.sent",
+                orjson.dumps(mailing_sent(partner_id, "c1", recipients)),
+                key=partner_id.encode(),
+                partition=0,
+            )
+            offsets.append(sent.offset)
+
+        def set_aside(offset: int) -> tuple[int, str]:
+            return run_cli(
+                settings,
+                "dead-letter",
+                "--topic",
+                "mailing.sent",
+                "--partition",
+                "0",
+                "--offset",
+                str(offset),
+                "--reason",
+                "platform bug #42: recipients doubled",
+            )
+
+        code, output = await asyncio.to_thread(set_aside, offsets[1])
+        assert code == 0, output
+        code, output = await asyncio.to_thread(set_aside, offsets[1])
+        assert code == 1
+        assert "dead letter already" in output
+        code, output = await asyncio.to_thread(set_aside, offsets[2] + 1000)
+        assert code == 1
+        assert "no message at offset" in output
+
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(run_consumers(settings, stop)),
+            asyncio.create_task(run_relay_and_expiry(settings, stop)),
+        ]
+        try:
+
+            async def others_debited() -> bool:
+                return bool((await balance(api, partner_id))["balance"] == 10000 - 105 - 315)
+
+            await eventually(others_debited, what="the two other mailings debited")
+
+            async def on_the_dead_letter_topic() -> bool:
+                found = await read_topic(settings, "mailing.sent.dlq", key=partner_id)
+                return len(found) == 1
+
+            await eventually(on_the_dead_letter_topic, what="the message on the DLQ topic")
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*workers), timeout=15)
+        history = (await api.get(f"/v1/partners/{partner_id}/events")).json()["events"]
+        assert [e["payload"]["credits"] for e in history if e["type"] == "MailingDebited"] == [
+            105,
+            315,
+        ]
+
+    [(headers, _)] = await read_topic(settings, "mailing.sent.dlq", key=partner_id)
+    assert headers["dlq.reason"] == b"platform bug #42: recipients doubled"
+    assert headers["dlq.source"] == f"mailing.sent/0/{offsets[1]}".encode()
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(text('SELECT "offset", by_hand FROM dead_letters'))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [(offsets[1], True)]
+
+    # Already applied: refused.
+    code, output = await asyncio.to_thread(set_aside, offsets[0])
+    assert code == 1
+    assert "past it already" in output

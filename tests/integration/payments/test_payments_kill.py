@@ -31,7 +31,7 @@ from tests.integration.payments.conftest import (
 def start_worker(environment: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "payments", "work"],
-        env={**os.environ, **environment},
+        env={**os.environ, "PAYMENTS_WORKER_METRICS_PORT": "0", **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -63,6 +63,7 @@ async def payment_services(
         driver_poll_seconds=0.05,
         relay_poll_seconds=0.05,
         retry_base_seconds=0.2,
+        worker_metrics_port=0,
     )
     stop = asyncio.Event()
     tasks = [

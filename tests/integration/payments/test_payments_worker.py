@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from payments.gateways import GatewayUnavailable
 from payments.settings import PaymentsSettings
 from payments.testing.fake_gateway import FakeGateway
 from shared.codec import encode
-from tests.integration.conftest import KAFKA
+from tests.integration.conftest import KAFKA, free_port
 from tests.integration.payments.conftest import (
     attempt_row,
     publish,
@@ -72,6 +73,7 @@ async def worker(database_url: str, topics: str) -> AsyncIterator[Worker]:
         driver_poll_seconds=0.05,
         relay_poll_seconds=0.05,
         declines_per_method_30_days=1,
+        worker_metrics_port=free_port(),
     )
     gateway = FakeGateway(script=script)
     stop = asyncio.Event()
@@ -221,3 +223,21 @@ async def test_an_unreadable_request_is_kept_as_a_dead_letter(
         await dlq.stop()
     assert [reason for _, reason in letters] == reasons
     assert letters[1][0] == wrong
+
+
+async def test_the_worker_serves_its_metrics_and_health(worker: Worker) -> None:
+    base = f"http://127.0.0.1:{worker.settings.worker_metrics_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        health = await client.get("/healthz")
+        metrics = (await client.get("/metrics")).text
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    labels = f'group="{worker.settings.consumer_group}",topic="ledger.payment-requests"'
+    for name in (
+        "consumer_batch_retries_total",
+        "consumer_dead_letters_total",
+        "consumer_batch_duration_seconds_count",
+    ):
+        assert f"{name}{{{labels}}}" in metrics
+    assert "consumer_seconds_since_last_commit" in metrics
+    assert "outbox_oldest_unpublished_age_seconds" in metrics
+    assert 'worker_batch_open_seconds{kind="relay",loop="payments.outbox"}' in metrics

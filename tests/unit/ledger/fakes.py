@@ -38,6 +38,7 @@ from ledger.service_layer.ports import (
     StoredResponse,
     UnitOfWork,
 )
+from shared.messaging.inbox import EventKey
 from shared.messaging.outbox import OutgoingMessage
 
 RecordKey = tuple[RecordKind, str, str]  # (kind, partner id, record id)
@@ -54,7 +55,7 @@ class LedgerData:
     quotes: dict[QuoteKey, DebitQuote] = field(default_factory=dict)
     debited: set[tuple[str, str]] = field(default_factory=set)
     changes: list[AccountChange] = field(default_factory=list)
-    seen: dict[str, str] = field(default_factory=dict)  # inbox: message id -> topic
+    seen: dict[EventKey, str] = field(default_factory=dict)  # inbox: (source, id) -> topic
     outbox: list[OutgoingMessage] = field(default_factory=list)
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -110,7 +111,7 @@ class LedgerData:
             key = (quote.price_list_id, quote.price_list_version, quote.component, quote.quantity)
             self.quotes.setdefault(key, quote)
 
-    def claim(self, topic: str, message_ids: Iterable[str]) -> None:
+    def claim(self, topic: str, message_ids: Iterable[EventKey]) -> None:
         """Record ids never seen. (Had a concurrent transaction claimed one first, the real
         inbox would have waited for it and then skipped the id; here the later commit fails.)"""
         taken = [i for i in message_ids if i in self.seen]
@@ -387,7 +388,7 @@ class FakeInbox:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
-    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]:
+    async def claim(self, topic: str, message_ids: Sequence[EventKey]) -> set[EventKey]:
         seen = self._uow.read().seen
         new = [i for i in dict.fromkeys(message_ids) if i not in seen]
         self._uow.write(lambda data: data.claim(topic, new))

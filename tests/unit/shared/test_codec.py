@@ -108,3 +108,97 @@ def test_every_message_type_has_a_schema_and_exactly_one_topic() -> None:
     assert sorted(carried) == known_types()
     for message_type in known_types():
         assert message_type in topic_for_type(message_type).message_types
+
+
+def test_datacontenttype_is_optional_and_means_json() -> None:
+    document = mailing_sent()
+    del document["datacontenttype"]
+    assert decode(raw(document)).data["mailing_id"] == "m-1"
+    assert decode(raw({**mailing_sent(), "datacontenttype": "application/json; charset=utf-8"}))
+
+
+def test_data_that_is_not_json_is_refused_with_its_media_type() -> None:
+    with pytest.raises(InvalidMessage, match="text/plain") as caught:
+        decode(raw({**mailing_sent(), "datacontenttype": "text/plain"}))
+    assert caught.value.field == "$.datacontenttype"
+
+
+def test_structured_mode_takes_datacontenttype_from_the_content_type_header() -> None:
+    # What the CloudEvents SDK's Kafka binding does: moves it out of the JSON into a header.
+    document = mailing_sent()
+    del document["datacontenttype"]
+    assert decode(raw(document), [("content-type", b"application/json")]).id == "evt-1"
+    with pytest.raises(InvalidMessage, match="datacontenttype"):
+        decode(raw(document), [("content-type", b"application/xml")])
+    # The structured-mode media type itself says nothing about the data.
+    assert decode(raw(document), [("content-type", b"application/cloudevents+json")])
+
+
+def binary_headers(**overrides: bytes) -> list[tuple[str, bytes]]:
+    headers = {
+        "ce_specversion": b"1.0",
+        "ce_id": b"evt-7",
+        "ce_source": b"/other-mailer",
+        "ce_type": b"mailing.sent",
+        "ce_time": b"2026-11-23T10:00:01Z",
+        "ce_subject": b"p-1",
+        "ce_campaign": b"spring",
+        "content-type": b"application/json",
+        "traceparent": b"00-abc",
+    }
+    headers.update(overrides)
+    return list(headers.items())
+
+
+def test_binary_mode_reads_the_attributes_from_ce_headers_and_the_value_as_data() -> None:
+    event = decode(raw(mailing_sent()["data"]), binary_headers())
+    assert (event.id, event.source, event.type, event.subject) == (
+        "evt-7",
+        "/other-mailer",
+        "mailing.sent",
+        "p-1",
+    )
+    assert event.time == datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC)
+    assert event.data["recipients"] == 5000
+    assert event.extensions == {"campaign": "spring"}  # other headers are not attributes
+
+
+def test_binary_mode_faults_are_named_like_structured_ones() -> None:
+    data = raw(mailing_sent()["data"])
+    with pytest.raises(InvalidMessage) as missing:
+        decode(data, [h for h in binary_headers() if h[0] != "ce_source"])
+    assert "source" in str(missing.value)
+    with pytest.raises(InvalidMessage) as bad_time:
+        decode(data, binary_headers(ce_time=b"yesterday"))
+    assert bad_time.value.field == "$.time"
+    with pytest.raises(InvalidMessage, match="not JSON"):
+        decode(b"{oops", binary_headers())
+    with pytest.raises(InvalidMessage, match="UTF-8"):
+        decode(data, binary_headers(ce_id=b"\xff\xfe"))
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (mailing_sent(mailing_id="m\u00001"), "$.data.mailing_id"),
+        (mailing_sent(tags=["ok", "bad\u0000"]), "$.data.tags[1]"),
+        (mailing_sent(extra={"key\u0000": 1}), "$.data.extra"),
+        ({**mailing_sent(), "id": "evt\u0000"}, "$.id"),
+    ],
+)
+def test_u0000_anywhere_is_refused_before_it_reaches_the_database(
+    document: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidMessage, match="U\\+0000") as caught:
+        decode(raw(document))
+    assert caught.value.field == field
+
+
+def test_u0000_in_a_binary_mode_header_is_refused() -> None:
+    with pytest.raises(InvalidMessage, match="U\\+0000") as caught:
+        decode(raw(mailing_sent()["data"]), binary_headers(ce_source=b"/mailer\x00"))
+    assert caught.value.field == "$.source"
+
+
+def test_an_escaped_backslash_before_u0000_is_only_text() -> None:
+    assert decode(raw(mailing_sent(mailing_id="m\\u0000"))).data["mailing_id"] == "m\\u0000"

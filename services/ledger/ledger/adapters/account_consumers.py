@@ -33,6 +33,10 @@ class AccountConsumer:
     def topic(self) -> str:
         return self.handler.topic
 
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.handler.dead_letter_topic
+
     async def __call__(
         self, connection: AsyncConnection, inbox: Inbox, records: Sequence[IncomingRecord]
     ) -> BatchResult:
@@ -42,7 +46,7 @@ class AccountConsumer:
     def subscription(self, group: str) -> Subscription:
         def forget(records: Sequence[IncomingRecord]) -> None:
             # The batch is tried again: its accounts are read afresh from the store.
-            self.cache.discard({r.key.decode() for r in records if r.key})
+            self.cache.discard({r.key.decode("utf-8", "replace") for r in records if r.key})
 
         return Subscription(
             topic=self.handler.topic,

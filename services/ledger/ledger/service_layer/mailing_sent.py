@@ -2,12 +2,13 @@
 
 A mailing already went out when this runs, so its debit is recorded whatever the balance; what
 cannot be recorded (bad bytes, a schema violation, an unknown partner or customer, a price list
-the pricing service refuses) becomes a dead letter with its reason, and the batch goes on.
+the pricing service refuses, a send time too far in the future) becomes a dead letter with its
+reason, and the batch goes on.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger.domain import (
@@ -31,7 +32,7 @@ from ledger.service_layer.ports import (
 )
 from shared.codec import InvalidMessage, decode, parse_time
 from shared.messaging.consumer import BatchResult
-from shared.messaging.inbox import DeadLetter, IncomingRecord
+from shared.messaging.inbox import DeadLetter, EventKey, IncomingRecord
 from shared.topics import MAILING_SENT, MAILING_SENT_DLQ
 
 # Component names the ledger prices: recipients of a mailing -> credits; credits -> money.
@@ -42,6 +43,7 @@ CREDITS_COMPONENT = "credits"
 @dataclass(frozen=True, slots=True)
 class Mailing:
     record: IncomingRecord
+    event_source: str
     event_id: str
     mailing_id: str
     partner_id: str
@@ -49,6 +51,11 @@ class Mailing:
     recipients: int
     sent_at: datetime
     reservation_id: str | None
+
+    @property
+    def event_key(self) -> EventKey:
+        """What identifies the event (CloudEvents: source and id together)."""
+        return (self.event_source, self.event_id)
 
 
 def _minor(item: PricedItem) -> int:
@@ -63,9 +70,15 @@ class MailingSentHandler:
     # Pricing is down: nothing is lost by waiting, so the batch is tried again.
     transient: tuple[type[Exception], ...] = (PricingUnavailable,)
 
-    def __init__(self, pricing: Pricing, minimum_charge_minor: int) -> None:
+    def __init__(
+        self,
+        pricing: Pricing,
+        minimum_charge_minor: int,
+        max_sent_at_ahead: timedelta = timedelta(days=1),
+    ) -> None:
         self._pricing = pricing
         self._minimum_charge_minor = minimum_charge_minor
+        self._max_sent_at_ahead = max_sent_at_ahead
 
     async def handle(
         self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
@@ -79,16 +92,28 @@ class MailingSentHandler:
         mailings: list[Mailing] = []
         for record in records:
             try:
-                mailings.append(_parse(record))
+                mailing = _parse(record)
             except InvalidMessage as exc:
                 reject(record, str(exc))
+                continue
+            if mailing.sent_at > now + self._max_sent_at_ahead:
+                # A clock or a field gone wrong; debiting it "today" would hide the fault.
+                reject(
+                    record,
+                    f"$.data.sent_at: {mailing.sent_at.isoformat()} is more than"
+                    f" {self._max_sent_at_ahead.total_seconds():.0f} s ahead of the ledger's"
+                    " clock",
+                )
+                continue
+            mailings.append(mailing)
 
-        # The same event id twice (a redelivery, or twice in this batch) takes effect once.
-        new_ids = await uow.inbox.claim(self.topic, [m.event_id for m in mailings])
+        # The same event (source and id) twice, a redelivery or twice in this batch, takes
+        # effect once; another source may use the same id for an event of its own.
+        new_keys = await uow.inbox.claim(self.topic, [m.event_key for m in mailings])
         unique: list[Mailing] = []
         for mailing in mailings:
-            if mailing.event_id in new_ids:
-                new_ids.discard(mailing.event_id)
+            if mailing.event_key in new_keys:
+                new_keys.discard(mailing.event_key)
                 unique.append(mailing)
         duplicates = len(mailings) - len(unique)
 
@@ -255,17 +280,17 @@ class MailingSentHandler:
                 for m, q in on_demand
             ]
         )
-        charges: dict[str, int | None] = {}
+        charges: dict[EventKey, int | None] = {}
         for (mailing, _), price in zip(on_demand, money, strict=True):
             if isinstance(price, RejectedItem):
-                charges[mailing.event_id] = None
+                charges[mailing.event_key] = None
                 reject(mailing.record, f"pricing refused the credits' price: {price.reason}")
             else:
-                charges[mailing.event_id] = _minor(price)
+                charges[mailing.event_key] = _minor(price)
         return [
-            (m, q, charges.get(m.event_id))
+            (m, q, charges.get(m.event_key))
             for m, q in credited
-            if m.event_id not in charges or charges[m.event_id] is not None
+            if m.event_key not in charges or charges[m.event_key] is not None
         ]
 
 
@@ -276,7 +301,7 @@ def _account(accounts: dict[str, PartnerAccount | None], mailing: Mailing) -> Pa
 
 
 def _parse(record: IncomingRecord) -> Mailing:
-    event = decode(record.value)
+    event = decode(record.value, record.headers)
     if event.type != "mailing.sent":
         raise InvalidMessage(
             f"type {event.type!r} does not belong on {MAILING_SENT.name}", "$.type"
@@ -284,6 +309,7 @@ def _parse(record: IncomingRecord) -> Mailing:
     data = event.data
     return Mailing(
         record=record,
+        event_source=event.source,
         event_id=event.id,
         mailing_id=data["mailing_id"],
         partner_id=data["partner_id"],
@@ -295,11 +321,14 @@ def _parse(record: IncomingRecord) -> Mailing:
 
 
 def _metadata(mailing: Mailing) -> dict[str, Any]:
-    # The price list and version are in the debit itself.
+    # The price list and version are in the debit itself. The actor is the producer that
+    # reported the mailing, named by its CloudEvents source: (actor, causation_id) is the
+    # identity of the event that caused the debit. A debit is the most frequent row there is,
+    # so its metadata says nothing twice.
     return {
         "causation_id": mailing.event_id,
         "correlation_id": mailing.mailing_id,
-        "actor": "mailing-platform",
+        "actor": mailing.event_source,
     }
 
 

@@ -103,6 +103,7 @@ class PaymentResultHandler:
                 events,
                 {
                     "causation_id": event.id,
+                    "causation_source": event.source,
                     "correlation_id": event.data["request_id"],
                     "actor": f"payments/{event.data['gateway']}",
                 },

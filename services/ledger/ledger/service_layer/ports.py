@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ledger.domain import Event, PartnerAccount, Record, RecordKind
+from shared.messaging.inbox import EventKey
 from shared.messaging.outbox import OutgoingMessage
 
 # --- the event store ---------------------------------------------------------------------
@@ -124,8 +125,8 @@ class Records(Protocol):
 
 
 class Inbox(Protocol):
-    async def claim(self, topic: str, message_ids: Sequence[str]) -> set[str]:
-        """The ids not seen before; they are recorded as seen."""
+    async def claim(self, topic: str, events: Sequence[EventKey]) -> set[EventKey]:
+        """The (source, id) keys not seen before; they are recorded as seen."""
         ...
 
 

@@ -1,0 +1,64 @@
+"""Which failures the consumer waits out and which it blames on a message."""
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from shared.messaging.consumer import failure_reason, is_transient
+
+
+class ServerError(Exception):
+    """Stands in for a driver error that carries the server's SQLSTATE."""
+
+    def __init__(self, sqlstate: str | None, message: str = "refused") -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def database_error(sqlstate: str | None, *, invalidated: bool = False) -> DBAPIError:
+    return DBAPIError("INSERT ...", {}, ServerError(sqlstate), connection_invalidated=invalidated)
+
+
+class PricingDown(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        database_error("08006"),  # connection failure
+        database_error(None),  # the driver lost the connection, no server answer
+        database_error("22021", invalidated=True),
+        database_error("57014"),  # statement timeout
+        database_error("57P01"),  # administrator shutdown
+        database_error("40001"),  # serialization failure
+        database_error("40P01"),  # deadlock
+        database_error("53300"),  # too many connections
+        database_error("55P03"),  # lock not available
+        database_error("42P01"),  # no such table: the deployment, not the message
+        ConnectionResetError(),
+        TimeoutError(),
+        PricingDown(),
+    ],
+)
+def test_transient_or_deployment_trouble_is_waited_out(error: BaseException) -> None:
+    assert is_transient(error, retry_on=(PricingDown,))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        database_error("22021"),  # character not in repertoire (U+0000 in text)
+        database_error("22P05"),  # untranslatable character (U+0000 in jsonb)
+        database_error("23514"),  # check violation
+        database_error("22003"),  # numeric value out of range
+        KeyError("recipients"),
+        ValueError("bad"),
+    ],
+)
+def test_anything_else_belongs_to_a_message(error: BaseException) -> None:
+    assert not is_transient(error, retry_on=(PricingDown,))
+
+
+def test_the_reason_names_the_error_and_its_first_line() -> None:
+    error = DBAPIError("INSERT ...", {}, ServerError("22021", 'invalid byte "0x00"\nDETAIL: x'))
+    assert failure_reason(error) == 'could not be recorded (ServerError): invalid byte "0x00"'
