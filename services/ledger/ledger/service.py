@@ -1,7 +1,9 @@
 """Use cases behind the HTTP API: load the account, decide, append events, projections and outbox
 (and the idempotency record) in one transaction; retry when another writer got there first."""
 
+import asyncio
 import hashlib
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,10 +25,15 @@ Respond = Callable[[PartnerAccount | None, list[Event]], tuple[int, dict[str, An
 AfterDecide = Callable[[UnitOfWork, PartnerAccount], Awaitable[None]]
 
 MAX_ATTEMPTS = 5
+RETRY_AFTER_SECONDS = 1
 
 
 class IdempotencyConflict(Exception):
     """The key was used before with a different request."""
+
+
+class AccountBusy(Exception):
+    """Other writers kept changing the account through every attempt; try again shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +58,17 @@ class Command:
 async def run_command(
     engine: AsyncEngine, command: Command, now: datetime
 ) -> tuple[int, dict[str, Any]]:
-    """Run the command to completion; returns the HTTP status and body to answer with."""
+    """Run the command to completion; returns the HTTP status and body to answer with.
+    `AccountBusy` when concurrent writers (the consumer, say) won every attempt."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await _attempt(engine, command, now)
         except (ConcurrencyConflict, IntegrityError):
-            # A concurrent append, or a twin request that stored its key first: try again.
+            # A concurrent append, or a twin request that stored its key first: try again,
+            # after a random pause so the writers that collided do not collide again.
             if attempt == MAX_ATTEMPTS:
-                raise
+                raise AccountBusy(command.partner_id) from None
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))
     raise AssertionError("unreachable")
 
 
@@ -66,6 +76,7 @@ async def _attempt(
     engine: AsyncEngine, command: Command, now: datetime
 ) -> tuple[int, dict[str, Any]]:
     async with unit_of_work(engine) as uow:
+        await uow.events.wait_for_writers(command.partner_id)
         keys = IdempotencyKeys(uow.connection)
         if command.idempotency is not None:
             stored = await keys.find(command.idempotency.scope, command.idempotency.key)

@@ -1,7 +1,12 @@
 """Settings of the ledger service; every one is an environment variable with a local default."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.http_guard import DEFAULT_MAX_BODY_BYTES
+from shared.secrets import require_strong_secrets
 
 
 class LedgerSettings(BaseSettings):
@@ -29,3 +34,10 @@ class LedgerSettings(BaseSettings):
     stripe_api_base: str = "http://127.0.0.1:8420"
     relay_batch_size: int = 500
     relay_poll_seconds: float = 0.2
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        require_strong_secrets(self, ["ops_token", "stripe_api_key"])
+        return self

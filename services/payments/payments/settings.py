@@ -4,8 +4,12 @@ Every setting is an environment variable `PAYMENTS_<NAME>` with a default that w
 local stack (`make up`) and the local Stripe API server (`payments.testing.stripe_server`).
 """
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.secrets import require_strong_secrets
 
 
 class PaymentsSettings(BaseSettings):
@@ -74,3 +78,8 @@ class PaymentsSettings(BaseSettings):
     # Test hook (documented in docs/payments.md): after the gateway answered and before the
     # answer is recorded, create this file and hang, so a test can SIGKILL the worker there.
     test_hold_after_gateway: str | None = None
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        require_strong_secrets(self, ["stripe_api_key", "stripe_webhook_secret", "smtp_password"])
+        return self

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy import text
 
-from ledger.adapters.idempotency import request_fingerprint
+from ledger.adapters.idempotency import key_fingerprint, request_fingerprint
 from ledger.adapters.pricing_client import QuoteItem, RejectedItem
 from ledger.adapters.unit_of_work import UnitOfWork
 from ledger.api.auth import Caller, CurrentCaller
@@ -51,6 +51,9 @@ from ledger.service import (
 from shared.problems import Problem, invalid, not_found
 
 router = APIRouter(prefix="/v1")
+
+# The largest stream version the events table holds (a 32-bit integer column).
+MAX_VERSION = 2**31 - 1
 
 IdempotencyKey = Annotated[
     str,
@@ -305,7 +308,7 @@ async def list_events(
     partner_id: str,
     caller: CurrentCaller,
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The partner's events in order, `limit` at a time after version `after`."""
@@ -389,7 +392,9 @@ async def create_purchase(
             409, "Conflict", f"the partner's credit price list cannot price this: {price.reason}"
         )
     idempotency = _idempotency(caller, request, idempotency_key, body.model_dump())
-    purchase_id = f"{partner_id}:purchase:{idempotency.request_hash[:24]}"
+    # The key names the purchase: a new key is a new purchase, even of the same credits (after
+    # a declined card, say); the same key again is answered from the idempotency record.
+    purchase_id = f"{partner_id}:purchase:{key_fingerprint(idempotency.scope, idempotency_key)}"
     _, answer = await _change(
         request,
         caller,
