@@ -5,7 +5,8 @@ Each service's settings class names its secrets and calls :func:`require_strong_
 it is built, so every process (API, consumer, worker, ops command) fails at start, not later.
 """
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -57,3 +58,13 @@ def require_strong_secrets(settings: BaseSettings, names: Iterable[str]) -> None
             + f". Set each to a random value of at least {MIN_SECRET_LENGTH} characters"
             " (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
         )
+
+
+def run_refusing_weak_secrets(main: Callable[[], object]) -> None:
+    """Run a process's command line; a :class:`WeakSecret` ends it with its message alone
+    (exit code 2), not a traceback an operator has to read through."""
+    try:
+        main()
+    except WeakSecret as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -7,6 +7,7 @@ from ledger.settings import LedgerSettings
 from shared import migrations
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
+from shared.secrets import run_refusing_weak_secrets
 from shared.serving import serve_http
 
 cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
@@ -61,4 +62,4 @@ def _ops() -> typer.Typer:
 cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
 
 if __name__ == "__main__":
-    cli()
+    run_refusing_weak_secrets(cli)

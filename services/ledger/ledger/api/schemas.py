@@ -41,7 +41,10 @@ PaymentMethodBody = Annotated[CardMethod | SepaDebitMethod, Field(discriminator=
 class AutoPurchase(Strict):
     credits: Credits = Field(description="Credits bought each time (rounded up to whole multiples)")
     trigger_threshold: int | None = Field(
-        None, ge=0, le=10**12, description="Buy when the balance is at or below this (default: used up, 0)"
+        None,
+        ge=0,
+        le=10**12,
+        description="Buy when the balance is at or below this (default: used up, 0)",
     )
 
 

@@ -15,8 +15,8 @@ from pricing.domain import PricingError
 from pricing.service import Conflict, status_of
 from pricing.settings import PricingSettings
 from shared.database import ping
-from shared.observability import install_observability
 from shared.http_guard import RequestGuard
+from shared.observability import install_observability
 from shared.problems import (
     PROBLEM_JSON,
     Problem,

@@ -123,7 +123,9 @@ async def add_version(price_list_id: str, request: Request, service: Service) ->
         **_not_found("No such price list or version."),
     },
 )
-async def get_version(price_list_id: str, version: schemas.VersionNumber, service: Service) -> Response:
+async def get_version(
+    price_list_id: str, version: schemas.VersionNumber, service: Service
+) -> Response:
     """Versions never change, so an old quote can always be recomputed."""
     return json_response(await service.version(price_list_id, version))
 
