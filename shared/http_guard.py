@@ -116,7 +116,8 @@ def bearer_token(scope: Scope) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            header: str = value.decode("latin-1")
+            scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer" and token:
                 return token
     return None

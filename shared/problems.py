@@ -176,8 +176,8 @@ def _document_operation(
     method: str, path: str, operation: dict[str, Any], rule: ProblemRule
 ) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in rule(method.upper(), path, operation):
-        responses.setdefault(str(status), {"description": _DESCRIPTIONS.get(status, "Error")})
+    for extra in rule(method.upper(), path, operation):
+        responses.setdefault(str(extra), {"description": _DESCRIPTIONS.get(extra, "Error")})
     for status, response in responses.items():
         if status.isdigit() and int(status) >= 400:
             examples = response.get("content", {}).get("application/json", {}).get("examples")

@@ -1,6 +1,6 @@
 """Settings of the ledger service; every one is an environment variable with a local default."""
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,7 +37,10 @@ class LedgerSettings(BaseSettings):
     # Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
 
+    # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("ops_token", "stripe_api_key")
+
     @model_validator(mode="after")
     def _production_secrets(self) -> Self:
-        require_strong_secrets(self, ["ops_token", "stripe_api_key"])
+        require_strong_secrets(self, self.SECRET_FIELDS)
         return self

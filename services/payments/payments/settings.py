@@ -4,7 +4,7 @@ Every setting is an environment variable `PAYMENTS_<NAME>` with a default that w
 local stack (`make up`) and the local Stripe API server (`payments.testing.stripe_server`).
 """
 
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,7 +79,14 @@ class PaymentsSettings(BaseSettings):
     # answer is recorded, create this file and hang, so a test can SIGKILL the worker there.
     test_hold_after_gateway: str | None = None
 
+    # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        "stripe_api_key",
+        "stripe_webhook_secret",
+        "smtp_password",
+    )
+
     @model_validator(mode="after")
     def _production_secrets(self) -> Self:
-        require_strong_secrets(self, ["stripe_api_key", "stripe_webhook_secret", "smtp_password"])
+        require_strong_secrets(self, self.SECRET_FIELDS)
         return self

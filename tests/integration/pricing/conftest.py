@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from pricing.api.app import create_app
 from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
-from tests.integration.conftest import ADMIN_HEADERS, PRICING_ADMIN_TOKEN
+from tests.integration.conftest import ADMIN_HEADERS as ADMIN_HEADERS
+from tests.integration.conftest import PRICING_ADMIN_TOKEN as PRICING_ADMIN_TOKEN
 from tests.integration.databases import fresh_migrated_database
 
 MAX_BODY = 1024 * 1024

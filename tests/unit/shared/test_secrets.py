@@ -1,5 +1,7 @@
 """The production rule: no default, placeholder or short secret when MAILBILL_ENV=production."""
 
+from typing import Any
+
 import pytest
 from pydantic_settings import BaseSettings
 
@@ -9,7 +11,7 @@ from pricing.settings import PricingSettings
 from shared.secrets import MIN_SECRET_LENGTH, WeakSecret
 
 STRONG = "s" * MIN_SECRET_LENGTH
-STRONG_SECRETS = {
+STRONG_SECRETS: dict[type[BaseSettings], dict[str, Any]] = {
     PricingSettings: {"admin_token": STRONG},
     LedgerSettings: {"ops_token": STRONG, "stripe_api_key": "sk_live_" + STRONG},
     PaymentsSettings: {"stripe_api_key": "sk_live_" + STRONG, "stripe_webhook_secret": STRONG},

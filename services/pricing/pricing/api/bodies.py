@@ -71,9 +71,9 @@ def decode_json(raw: bytes) -> object:
         raise invalid("$", f"unreadable JSON: {error}") from None
     # JSON can carry U+0000 only as the escape `\u0000`: walk the document only then.
     if b"\\u0000" in raw:
-        path = nul_path(decoded)
-        if path is not None:
-            raise invalid(path, NUL_MESSAGE)
+        where = nul_path(decoded)
+        if where is not None:
+            raise invalid(where, NUL_MESSAGE)
     return decoded
 
 

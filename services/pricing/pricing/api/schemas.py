@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from pricing.service import MAX_BATCH_ITEMS, evaluate
-from shared.problems import ProblemDetails
+from shared.problems import ProblemDetails as ProblemDetails
 
 DecimalValue = Annotated[
     str | float,
