@@ -116,7 +116,7 @@ def fuzz(target: Target) -> list[str]:
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
-            def call(case: schemathesis.Case) -> None:
+            def call(case: schemathesis.Case[Any]) -> None:
                 case.call_and_validate(
                     base_url=target.url, headers=target.headers, checks=CHECKS, timeout=30
                 )
