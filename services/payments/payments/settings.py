@@ -9,6 +9,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.http_guard import DEFAULT_MAX_BODY_BYTES
 from shared.secrets import require_strong_secrets
 
 
@@ -26,6 +27,8 @@ class PaymentsSettings(BaseSettings):
     consumer_session_timeout_ms: int = 10_000
     host: str = "127.0.0.1"
     port: int = 8003
+    # Larger webhook bodies are refused with 413 before they are read (Stripe's are a few KB).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
     log_level: str = "INFO"
     log_json: bool = False
 
