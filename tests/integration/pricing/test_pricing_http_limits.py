@@ -129,3 +129,18 @@ async def test_a_version_number_beyond_the_column_is_refused(client: httpx.Async
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "$.path.version"
+
+
+@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_a_time_outside_the_years_1_to_9999_in_utc_is_refused(
+    client: httpx.AsyncClient, time: str
+) -> None:
+    # Valid ISO 8601, but PostgreSQL (and Python) cannot hold it in UTC: it was a 500.
+    body = credit_list(new_id("far"), first_from=time)
+
+    created = await client.post("/v1/price-lists", json=body)
+    at = await client.get(f"/v1/price-lists/{body['id']}/version-at", params={"at": time})
+
+    assert created.status_code == 422, created.text
+    assert created.json()["errors"][0]["field"] == "$.first_version.effective_from"
+    assert at.status_code == 422, at.text
