@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,21 @@ async def send_raw(
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
     return RawAnswer(status, answer_headers, body, seconds, sent)
+
+
+class BodyCounter:
+    """Wraps an ASGI app and counts the request body bytes it takes from the server: what a
+    server-side guard read, whatever the client managed to push into the kernel's buffers."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.body_bytes = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def counted() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.body_bytes += len(message.get("body", b""))
+            return message
+
+        await self.app(scope, counted, send)
