@@ -103,12 +103,14 @@ def _declared_length_refusal(scope: Scope, limit: int) -> Problem | None:
 
 def _nul_in_url(scope: Scope) -> Problem | None:
     # PostgreSQL cannot store U+0000 in text; refuse it before it reaches a query (a 500).
+    # Named as the services name parameters in their 422s (`$.query.after`); the route, and
+    # so the name of a path parameter, is not known yet here.
     if NUL in scope["path"]:
-        return invalid("path", NUL_MESSAGE)
+        return invalid("$.path", NUL_MESSAGE)
     query = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query, keep_blank_values=True):
         if NUL in name or NUL in value:
-            return invalid(name.replace(NUL, "\\u0000"), NUL_MESSAGE)
+            return invalid(f"$.query.{name}".replace(NUL, "\\u0000"), NUL_MESSAGE)
     return None
 
 

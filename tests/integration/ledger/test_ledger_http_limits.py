@@ -161,9 +161,9 @@ async def test_u0000_in_the_path_or_query_is_refused(ledger_api: httpx.AsyncClie
     )
 
     assert in_path.status_code == 422
-    assert in_path.json()["errors"][0]["field"] == "path"
+    assert in_path.json()["errors"][0]["field"] == "$.path"
     assert in_query.status_code == 422
-    assert in_query.json()["errors"][0]["field"] == "as_of"
+    assert in_query.json()["errors"][0]["field"] == "$.query.as_of"
 
 
 async def test_an_event_version_beyond_the_column_is_refused(

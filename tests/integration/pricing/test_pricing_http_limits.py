@@ -141,7 +141,8 @@ async def test_u0000_in_the_path_or_query_is_refused(client: httpx.AsyncClient) 
 
     assert in_path.status_code == 422
     assert in_query.status_code == 422
-    assert in_query.json()["errors"][0]["field"] == "after"
+    assert in_path.json()["errors"][0]["field"] == "$.path"
+    assert in_query.json()["errors"][0]["field"] == "$.query.after"
 
 
 async def test_a_version_number_beyond_the_column_is_refused(client: httpx.AsyncClient) -> None:
