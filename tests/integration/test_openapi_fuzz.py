@@ -21,7 +21,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from ledger.api.app import create_app as create_ledger_app
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
@@ -34,7 +39,14 @@ from tests.integration.databases import fresh_migrated_database
 
 # Examples per operation and generation mode: ~30 operations x 2 modes x this many requests.
 EXAMPLES = 50
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    # Beyond status and type: bodies and documented headers match the document too.
+    response_schema_conformance,
+    response_headers_conformance,
+]
 PRICING_ADMIN = "fuzz-pricing-admin-token"
 LEDGER_OPS = "fuzz-ledger-ops-token"
 
