@@ -1,6 +1,6 @@
 """Schemathesis against both HTTP services, as clients see them: real uvicorn servers on real
-databases. No input may make a service answer 5xx, and every answer's status and content type
-must be in the service's OpenAPI document.
+databases. No input may make a service answer 5xx, and every answer's status, content type,
+body and documented headers must match the service's OpenAPI document.
 
 The run is bounded (a fixed number of examples per operation, derandomized so every run tries
 the same inputs) to about two minutes for both services together.
