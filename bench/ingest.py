@@ -47,6 +47,7 @@ from tests.integration.conftest import (
 from tests.integration.databases import database_url, fresh_migrated_database
 
 OPS = "bench-ops-token-0123"
+PRICING_ADMIN = "bench-pricing-admin-token"
 
 
 def line(label: str, value: float, unit: str, note: str = "") -> None:
@@ -60,13 +61,19 @@ async def setup(prefix: str, partners: int) -> tuple[str, str, subprocess.Popen[
     port = free_port()
     pricing = subprocess.Popen(
         [sys.executable, "-m", "pricing", "serve"],
-        env={**os.environ, "PRICING_DATABASE_URL": pricing_db, "PRICING_PORT": str(port)},
+        env={
+            **os.environ,
+            "PRICING_DATABASE_URL": pricing_db,
+            "PRICING_PORT": str(port),
+            "PRICING_ADMIN_TOKEN": PRICING_ADMIN,
+        },
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     pricing_url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=pricing_url) as client:
+    admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
+    async with httpx.AsyncClient(base_url=pricing_url, headers=admin) as client:
         for _ in range(100):
             try:
                 if (await client.get("/healthz")).status_code == 200:

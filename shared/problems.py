@@ -1,10 +1,12 @@
 """RFC 9457 problem details for every HTTP error, with the field at fault where there is one."""
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -120,3 +122,70 @@ def _title(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error of the services reads."""
+
+    type: str
+    title: str
+    status: int
+    instance: str
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
+_DESCRIPTIONS = {
+    400: "Unreadable request (e.g. a body that is not UTF-8 JSON, a bad Content-Length).",
+    401: "No bearer token, or an unknown one.",
+    403: "The token may not do this.",
+    404: "No such resource (or not the caller's).",
+    409: "Conflicts with what exists.",
+    413: "The request body is over the service's limit.",
+    422: "Invalid request; `errors[].field` says where.",
+    503: "Busy; try again after `Retry-After` seconds.",
+}
+
+# Which error statuses an operation may answer, beyond what its route declares.
+ProblemRule = Callable[[str, str, dict[str, Any]], Iterable[int]]
+
+
+def document_problems(app: FastAPI, rule: ProblemRule) -> None:
+    """Make the OpenAPI document tell the truth about errors: every 4xx/5xx answer is
+    `application/problem+json` (FastAPI would say `application/json` and its own validation
+    shape), and each operation lists the statuses `rule(method, path, operation)` names."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        document = generate()
+        if first:
+            document.setdefault("components", {}).setdefault("schemas", {})["ProblemDetails"] = (
+                ProblemDetails.model_json_schema()
+            )
+            for path, operations in document.get("paths", {}).items():
+                for method, operation in operations.items():
+                    _document_operation(method, path, operation, rule)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_operation(
+    method: str, path: str, operation: dict[str, Any], rule: ProblemRule
+) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for extra in rule(method.upper(), path, operation):
+        responses.setdefault(str(extra), {"description": _DESCRIPTIONS.get(extra, "Error")})
+    for status, response in responses.items():
+        if status.isdigit() and int(status) >= 400:
+            examples = response.get("content", {}).get("application/json", {}).get("examples")
+            content: dict[str, Any] = {"schema": _PROBLEM_REF}
+            if examples:
+                content["examples"] = examples
+            response["content"] = {PROBLEM_JSON: content}
+            if status == "401":
+                response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+            if status == "503":
+                response["headers"] = {"Retry-After": {"schema": {"type": "string"}}}

@@ -31,6 +31,7 @@ from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_L
 from tests.integration.databases import fresh_migrated_database
 
 OPS = "e2e-ops-token-0123"
+PRICING_ADMIN = "e2e-pricing-admin-token"
 GRANT = 100_000
 THRESHOLD = 20_000
 AUTO_CHUNK = 50_000
@@ -72,6 +73,7 @@ def system(tmp_path: Path) -> Iterator[System]:
     env = {
         "PRICING_DATABASE_URL": pricing_db,
         "PRICING_PORT": str(pricing_port),
+        "PRICING_ADMIN_TOKEN": PRICING_ADMIN,
         "LEDGER_DATABASE_URL": ledger_db,
         "LEDGER_PORT": str(ledger_port),
         "LEDGER_PRICING_URL": f"http://127.0.0.1:{pricing_port}",
@@ -89,7 +91,11 @@ def system(tmp_path: Path) -> Iterator[System]:
         pricing = running.start("pricing", "pricing", "serve")
         wait_healthy(f"http://127.0.0.1:{pricing_port}", pricing)
         for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            created = httpx.post(f"http://127.0.0.1:{pricing_port}/v1/price-lists", json=price_list)
+            created = httpx.post(
+                f"http://127.0.0.1:{pricing_port}/v1/price-lists",
+                json=price_list,
+                headers={"Authorization": f"Bearer {PRICING_ADMIN}"},
+            )
             assert created.status_code == 201, created.text
         ledger = running.start("ledger-api", "ledger", "serve")
         wait_healthy(running.ledger_url, ledger)

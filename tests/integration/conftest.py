@@ -23,6 +23,8 @@ from tests.integration.databases import fresh_migrated_database
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 OPS_TOKEN = "ops-token-for-tests"
+PRICING_ADMIN_TOKEN = "pricing-admin-token-for-tests"
+ADMIN_HEADERS = {"Authorization": f"Bearer {PRICING_ADMIN_TOKEN}"}
 
 # The price lists every ledger test uses: 1.05 credits per recipient, and credits in EUR with
 # volume tiers (larger purchases are cheaper per credit).
@@ -96,10 +98,13 @@ async def pricing_url() -> AsyncIterator[str]:
     database_url = await fresh_migrated_database("pricing_for_ledger_test", PRICING_MIGRATIONS)
     port = free_port()
     server, task = await serve_in_background(
-        create_pricing_app(PricingSettings(database_url=database_url)), port
+        create_pricing_app(
+            PricingSettings(database_url=database_url, admin_token=PRICING_ADMIN_TOKEN)
+        ),
+        port,
     )
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, headers=ADMIN_HEADERS) as client:
         for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
             response = await client.post("/v1/price-lists", json=price_list)
             assert response.status_code == 201, response.text

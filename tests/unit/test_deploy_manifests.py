@@ -13,6 +13,7 @@ from ledger.settings import LedgerSettings
 from payments.settings import PaymentsSettings
 from pricing.settings import PricingSettings
 from shared.kafka_admin import KafkaAdminSettings
+from shared.secrets import DeploymentSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SETTINGS: list[type[BaseSettings]] = [
@@ -20,7 +21,15 @@ SETTINGS: list[type[BaseSettings]] = [
     LedgerSettings,
     PaymentsSettings,
     KafkaAdminSettings,
+    DeploymentSettings,
 ]
+SERVICE_SETTINGS: list[type[BaseSettings]] = [PricingSettings, LedgerSettings, PaymentsSettings]
+# Names that say "this is a secret"; a database URL carries its password.
+SECRET_MARKS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "DATABASE_URL")
+
+
+def secret_like(name: str) -> bool:
+    return any(mark in name for mark in SECRET_MARKS)
 
 
 def known_variables() -> set[str]:
@@ -112,3 +121,41 @@ def test_k8s_config_and_container_env_are_real_settings() -> None:
         assert names <= known_variables(), names - known_variables()
         for module in python_modules(container["command"]):
             assert runnable(module), module
+
+
+def k8s_data(kind: str) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for doc in k8s_documents():
+        if doc["kind"] == kind:
+            data |= doc.get("data" if kind == "ConfigMap" else "stringData", {})
+    return data
+
+
+def test_no_secret_like_variable_sits_in_a_config_map() -> None:
+    in_config = {name for name in k8s_data("ConfigMap") if secret_like(name)}
+
+    assert in_config == set()
+
+
+def test_no_container_sets_a_secret_like_variable_in_plain_text() -> None:
+    for doc in k8s_documents():
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for variable in container.get("env", []):
+                if secret_like(variable["name"]):
+                    assert "secretKeyRef" in variable.get("valueFrom", {}), variable
+
+
+def test_every_secret_the_production_rule_checks_comes_from_the_secret() -> None:
+    in_secret = set(k8s_data("Secret"))
+    required = set()
+    for settings in SERVICE_SETTINGS:
+        prefix = str(settings.model_config.get("env_prefix", ""))
+        for name in getattr(settings, "SECRET_FIELDS", ()):
+            if settings.model_fields[name].default is not None:  # optional ones may stay unset
+                required.add((prefix + name).upper())
+
+    assert {"PRICING_ADMIN_TOKEN", "LEDGER_OPS_TOKEN"} <= required
+    assert required <= in_secret, required - in_secret
+    assert k8s_data("ConfigMap")["MAILBILL_ENV"] == "production"

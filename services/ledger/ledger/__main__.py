@@ -7,6 +7,7 @@ import typer
 from ledger.settings import LedgerSettings
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
+from shared.secrets import run_refusing_weak_secrets
 
 cli = typer.Typer(help="The ledger service.", no_args_is_help=True)
 
@@ -72,4 +73,4 @@ if sys.argv[1:2] not in ([p] for p in _PROCESSES):
     cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
 
 if __name__ == "__main__":
-    cli()
+    run_refusing_weak_secrets(cli)

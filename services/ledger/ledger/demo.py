@@ -16,6 +16,7 @@ import httpx
 import stripe
 import typer
 from aiokafka import AIOKafkaProducer
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Group
 from rich.live import Live
@@ -35,6 +36,10 @@ class DemoSettings(BaseSettings):
     port: int = 8002
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     pricing_url: str = "http://127.0.0.1:8001"
+    # The demo creates its price lists, a write that takes the pricing service's admin token.
+    pricing_admin_token: str = Field(
+        default="pricing-admin-change-me", validation_alias="PRICING_ADMIN_TOKEN"
+    )
     topic_prefix: str = ""
     stripe_api_key: str = "sk_test_local"
     stripe_api_base: str = "http://127.0.0.1:8420"
@@ -247,7 +252,10 @@ async def run(duration: float | None) -> None:
     partners = demo_partners(run_id, await saved_card(settings))
     stop = asyncio.Event()
     async with (
-        httpx.AsyncClient(base_url=settings.pricing_url) as pricing,
+        httpx.AsyncClient(
+            base_url=settings.pricing_url,
+            headers={"Authorization": f"Bearer {settings.pricing_admin_token}"},
+        ) as pricing,
         httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{settings.port}",
             headers={"Authorization": f"Bearer {settings.ops_token}"},

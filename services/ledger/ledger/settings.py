@@ -1,7 +1,12 @@
 """Settings of the ledger service; every one is an environment variable with a local default."""
 
-from pydantic import Field
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.http_guard import DEFAULT_MAX_BODY_BYTES
+from shared.secrets import require_strong_secrets
 
 
 class LedgerSettings(BaseSettings):
@@ -38,3 +43,13 @@ class LedgerSettings(BaseSettings):
     relay_metrics_port: int = 9103
     # /healthz answers 503 once a batch has been running or retried this long.
     worker_stuck_seconds: float = 120.0
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
+
+    # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("ops_token", "stripe_api_key")
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        require_strong_secrets(self, self.SECRET_FIELDS)
+        return self

@@ -10,6 +10,7 @@ import typer
 from payments.settings import PaymentsSettings
 from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
+from shared.secrets import run_refusing_weak_secrets
 from shared.serving import serve_http
 
 cli = typer.Typer(
@@ -120,4 +121,4 @@ def sepa_returns(file: Path) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    run_refusing_weak_secrets(cli)

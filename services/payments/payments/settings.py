@@ -4,8 +4,13 @@ Every setting is an environment variable `PAYMENTS_<NAME>` with a default that w
 local stack (`make up`) and the local Stripe API server (`payments.testing.stripe_server`).
 """
 
-from pydantic import Field
+from typing import ClassVar, Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.http_guard import DEFAULT_MAX_BODY_BYTES
+from shared.secrets import require_strong_secrets
 
 
 class PaymentsSettings(BaseSettings):
@@ -22,6 +27,8 @@ class PaymentsSettings(BaseSettings):
     consumer_session_timeout_ms: int = 10_000
     host: str = "127.0.0.1"
     port: int = 8003
+    # Larger webhook bodies are refused with 413 before they are read (Stripe's are a few KB).
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -78,3 +85,15 @@ class PaymentsSettings(BaseSettings):
     # Test hook (documented in docs/payments.md): after the gateway answered and before the
     # answer is recorded, create this file and hang, so a test can SIGKILL the worker there.
     test_hold_after_gateway: str | None = None
+
+    # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        "stripe_api_key",
+        "stripe_webhook_secret",
+        "smtp_password",
+    )
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        require_strong_secrets(self, self.SECRET_FIELDS)
+        return self

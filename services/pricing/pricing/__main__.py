@@ -6,6 +6,7 @@ from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
 from shared import migrations
 from shared.logging import configure_logging
+from shared.secrets import run_refusing_weak_secrets
 from shared.serving import serve_http
 
 cli = typer.Typer(help="The pricing service.", no_args_is_help=True)
@@ -30,4 +31,4 @@ def migrate(revision: str = "head") -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    run_refusing_weak_secrets(cli)

@@ -41,6 +41,7 @@ from pricing.domain import (
     child,
     evaluate_component,
     evaluation_to_json,
+    in_utc_range,
     parse_decimal,
     parse_price_list_version,
     parse_price_model,
@@ -222,6 +223,8 @@ def _instant(value: object, path: str) -> datetime:
                 path, f"must be an RFC 3339 date-time like 2025-03-01T10:00:00Z, got {value!r}"
             ) from None
         if parsed.tzinfo is not None and parsed.utcoffset() is not None:
+            if not in_utc_range(parsed):
+                raise InvalidInput(path, "must lie between the years 1 and 9999 in UTC")
             return parsed
     raise InvalidInput(path, "must be an RFC 3339 date-time with a UTC offset (Z or +01:00)")
 

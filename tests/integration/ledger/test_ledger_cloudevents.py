@@ -145,9 +145,10 @@ async def test_two_sources_may_use_one_event_id_and_each_event_counts_once(
     await publish("mailing.sent", mailing_sent(partner_id, "c1", 1), partner_id)
     await wait_for_balance(ledger_api, partner_id, 100_000 - 105 - 210 - 1)
     recorded = await debits(ledger_api, partner_id)
-    assert sorted((d["metadata"]["actor"], d["payload"]["credits"]) for d in recorded)[
-        :2
-    ] == [("/mailer-a", 105), ("/mailer-b", 210)]
+    assert sorted((d["metadata"]["actor"], d["payload"]["credits"]) for d in recorded)[:2] == [
+        ("/mailer-a", 105),
+        ("/mailer-b", 210),
+    ]
     assert len(recorded) == 3
 
 

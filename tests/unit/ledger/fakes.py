@@ -302,6 +302,9 @@ class FakeEventStore:
             events.append(stored.event)
         return events
 
+    async def wait_for_writers(self, originator_id: str) -> None:
+        """One process, one event loop: nothing to queue behind here."""
+
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:
             return

@@ -21,12 +21,12 @@ from ledger.domain import (
 )
 from ledger.service_layer.commands import (
     MAX_ATTEMPTS,
+    AccountBusy,
     Command,
     Idempotency,
     IdempotencyConflict,
     run_command,
 )
-from ledger.service_layer.ports import ConcurrencyConflict
 
 from .fakes import FakeStore, given_stream
 from .scenarios import ATTACHED, PARTNER, REGISTERED, T0, minutes
@@ -186,7 +186,7 @@ async def test_a_command_that_keeps_losing_the_race_gives_up_after_the_last_atte
     await a_partner_with_credits(store)
     for _ in range(MAX_ATTEMPTS):
         store.race_next_append(PARTNER, CreditsGranted(credits=1, reason="race", actor="ops"))
-    with pytest.raises(ConcurrencyConflict):
+    with pytest.raises(AccountBusy):  # the API answers 503 with Retry-After
         await run_command(store.unit_of_work, reserving("res-1", 2_000), NOW)
     assert not any(isinstance(e, CreditsReserved) for e in store.events(PARTNER))
 

@@ -49,6 +49,9 @@ _APPEND = text(
 )
 
 
+_WRITER_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('stream:' || :id, 0))")
+
+
 class PostgresEventStore:
     """Reads and appends events inside the caller's transaction."""
 
@@ -90,6 +93,14 @@ class PostgresEventStore:
                 after_version = version
             if len(rows) < _UNTIL_PAGE:
                 return events
+
+    async def wait_for_writers(self, originator_id: str) -> None:
+        """Queue behind the other API commands on this stream until this transaction ends.
+
+        Without it, many concurrent commands on one partner load the same version and all but
+        one lose the append; they would retry into each other until some gave up.
+        """
+        await self._connection.execute(_WRITER_LOCK, {"id": originator_id})
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:

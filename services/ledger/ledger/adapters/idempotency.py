@@ -16,6 +16,11 @@ def request_fingerprint(method: str, path: str, body: object) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def key_fingerprint(scope: str, key: str) -> str:
+    """A short stable id for one caller's key (24 hex digits of its SHA-256)."""
+    return hashlib.sha256(orjson.dumps([scope, key])).hexdigest()[:24]
+
+
 class PostgresIdempotencyKeys:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection

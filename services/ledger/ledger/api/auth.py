@@ -1,6 +1,8 @@
 """Bearer tokens: the ops token may do everything; a partner token only its own partner.
 
 Another partner's resources answer 404, not 403, so a token cannot probe which partners exist.
+The token is checked by :func:`authenticate` in the request guard, before FastAPI reads the
+body; the route's dependency then takes the caller it found.
 """
 
 import hmac
@@ -8,7 +10,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
+from shared.http_guard import bearer_token
 from shared.problems import Problem, not_found
 
 
@@ -37,18 +42,50 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_caller(request: Request) -> Caller:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise _unauthorized("send Authorization: Bearer <token>")
-    container = request.app.state.container
+async def _caller_of(scope: Scope) -> Caller | Problem:
+    token = bearer_token(scope)
+    if token is None:
+        return _unauthorized("send Authorization: Bearer <token>")
+    container = scope["app"].state.container
     if hmac.compare_digest(token.encode(), container.settings.ops_token.encode()):
         return Caller(None)
     partner_id = await container.tokens.partner_for(token)
     if partner_id is None:
-        raise _unauthorized("unknown token")
+        return _unauthorized("unknown token")
     return Caller(partner_id)
+
+
+async def authenticate(scope: Scope) -> Problem | None:
+    """The request guard's check of every `/v1/` request; keeps the caller for the route."""
+    if not scope["path"].startswith("/v1/"):
+        return None
+    caller = await _caller_of(scope)
+    if isinstance(caller, Problem):
+        return caller
+    scope.setdefault("state", {})["caller"] = caller
+    return None
+
+
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="Token",
+    description="The ops token (`LEDGER_OPS_TOKEN`) or a partner's token.",
+)
+
+
+async def current_caller(
+    request: Request,
+    # Declared for the OpenAPI document (the security scheme); the guard read the header.
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Caller:
+    caller = getattr(request.state, "caller", None)
+    if isinstance(caller, Caller):
+        return caller
+    # Not through the guard (an app without it): check here, later but still checked.
+    found = await _caller_of(request.scope)
+    if isinstance(found, Problem):
+        raise found
+    return found
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

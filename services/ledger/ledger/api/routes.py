@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from ledger.adapters.idempotency import request_fingerprint
+from ledger.adapters.idempotency import key_fingerprint, request_fingerprint
 from ledger.adapters.views.balances import BalanceView, find_balance
 from ledger.adapters.views.customers import list_customers as customers_of
 from ledger.adapters.views.history import history_page
@@ -49,6 +49,9 @@ from ledger.service_layer.ports import QuoteItem, RejectedItem
 from shared.problems import Problem, invalid, not_found
 
 router = APIRouter(prefix="/v1")
+
+# The largest stream version the events table holds (a 32-bit integer column).
+MAX_VERSION = 2**31 - 1
 
 IdempotencyKey = Annotated[
     str,
@@ -260,7 +263,7 @@ async def list_events(
     partner_id: str,
     caller: CurrentCaller,
     request: Request,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The partner's events in order, `limit` at a time after version `after`."""
@@ -333,7 +336,9 @@ async def create_purchase(
             409, "Conflict", f"the partner's credit price list cannot price this: {price.reason}"
         )
     idempotency = _idempotency(caller, request, idempotency_key, body.model_dump())
-    purchase_id = f"{partner_id}:purchase:{idempotency.request_hash[:24]}"
+    # The key names the purchase: a new key is a new purchase, even of the same credits (after
+    # a declined card, say); the same key again is answered from the idempotency record.
+    purchase_id = f"{partner_id}:purchase:{key_fingerprint(idempotency.scope, idempotency_key)}"
     amount_minor = int(price.quote["amount_minor"])
     command = RequestPurchase(
         partner_id=partner_id,

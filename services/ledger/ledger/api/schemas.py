@@ -3,7 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.text import without_nul
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 Credits = Annotated[int, Field(ge=1, le=10**12)]
@@ -11,6 +13,12 @@ Credits = Annotated[int, Field(ge=1, le=10**12)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value: object) -> object:
+        # PostgreSQL stores no U+0000: refuse it here, with the field's name, not as a 500.
+        return without_nul(value) if isinstance(value, str) else value
 
 
 class CardMethod(Strict):
@@ -33,13 +41,16 @@ PaymentMethodBody = Annotated[CardMethod | SepaDebitMethod, Field(discriminator=
 class AutoPurchase(Strict):
     credits: Credits = Field(description="Credits bought each time (rounded up to whole multiples)")
     trigger_threshold: int | None = Field(
-        None, ge=0, description="Buy when the balance is at or below this (default: used up, 0)"
+        None,
+        ge=0,
+        le=10**12,
+        description="Buy when the balance is at or below this (default: used up, 0)",
     )
 
 
 class BillingSettings(Strict):
     billing_mode: Literal["prepaid", "on_demand"]
-    reminder_threshold: int | None = Field(None, ge=0)
+    reminder_threshold: int | None = Field(None, ge=0, le=10**12)
     auto_purchase: AutoPurchase | None = None
     payment_method: PaymentMethodBody | None = None
 

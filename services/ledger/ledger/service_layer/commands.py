@@ -2,6 +2,8 @@
 and outgoing messages (and the idempotency record) in one unit of work; try again when another
 writer got there first."""
 
+import asyncio
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -19,10 +21,15 @@ Respond = Callable[[PartnerAccount | None, list[Event], Record | None], tuple[in
 AfterDecide = Callable[[UnitOfWork, PartnerAccount], Awaitable[None]]
 
 MAX_ATTEMPTS = 5
+RETRY_AFTER_SECONDS = 1
 
 
 class IdempotencyConflict(Exception):
     """The key was used before with a different request."""
+
+
+class AccountBusy(Exception):
+    """Other writers kept changing the account through every attempt; try again shortly."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +60,17 @@ class Command:
 async def run_command(
     unit_of_work: UnitOfWorkFactory, command: Command, now: datetime
 ) -> tuple[int, dict[str, Any]]:
-    """Run the command to completion; returns the HTTP status and body to answer with."""
+    """Run the command to completion; returns the HTTP status and body to answer with.
+    `AccountBusy` when concurrent writers (the consumer, say) won every attempt."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return await _attempt(unit_of_work, command, now)
         except ConcurrencyConflict:
-            # A concurrent append, or a twin request that stored its key first: try again.
+            # A concurrent append, or a twin request that stored its key first: try again,
+            # after a random pause so the writers that collided do not collide again.
             if attempt == MAX_ATTEMPTS:
-                raise
+                raise AccountBusy(command.partner_id) from None
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))
     raise AssertionError("unreachable")
 
 
@@ -68,6 +78,8 @@ async def _attempt(
     unit_of_work: UnitOfWorkFactory, command: Command, now: datetime
 ) -> tuple[int, dict[str, Any]]:
     async with unit_of_work() as uow:
+        # API commands on one account queue up instead of racing each other into retries.
+        await uow.events.wait_for_writers(command.partner_id)
         if command.idempotency is not None:
             stored = await uow.idempotency_keys.find(
                 command.idempotency.scope, command.idempotency.key

@@ -46,6 +46,10 @@ class EventStore(Protocol):
         """Append new events; ``ConcurrencyConflict`` when a version is taken already."""
         ...
 
+    async def wait_for_writers(self, originator_id: str) -> None:
+        """Queue behind other commands on this stream until the unit of work ends."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Header, Request
 from payments.settings import PaymentsSettings
 from payments.webhooks import apply_event
 from shared.database import create_engine, ping, sessionmaker_for
+from shared.http_guard import RequestGuard
 from shared.observability import install_observability
 from shared.problems import Problem, install_problem_handlers
 
@@ -32,6 +33,8 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     )
     app.state.sessionmaker = sessionmaker_for(engine)
     install_problem_handlers(app)
+    # Inside the metrics middleware (added before it), so refusals are counted too.
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     install_observability(app, "payments", lambda: ping(engine))
 
     @app.post("/v1/webhooks/stripe", tags=["webhooks"])

@@ -3,6 +3,7 @@
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -14,8 +15,15 @@ from pricing.domain import PricingError
 from pricing.service import Conflict, status_of
 from pricing.settings import PricingSettings
 from shared.database import ping
+from shared.http_guard import RequestGuard
 from shared.observability import install_observability
-from shared.problems import PROBLEM_JSON, Problem, install_problem_handlers, invalid
+from shared.problems import (
+    PROBLEM_JSON,
+    Problem,
+    document_problems,
+    install_problem_handlers,
+    invalid,
+)
 
 
 def create_app(settings: PricingSettings | None = None) -> FastAPI:
@@ -42,10 +50,22 @@ def create_app(settings: PricingSettings | None = None) -> FastAPI:
     app.state.sessionmaker = container.sessionmaker
     install_problem_handlers(app)
     install_pricing_problems(app)
+    # Added before the metrics middleware, so it sits inside it: refusals are counted too.
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     install_observability(app, "pricing", lambda: ping(container.engine))
     app.include_router(router)
     install_openapi(app, router)
+    document_problems(app, problems_of_operation)
     return app
+
+
+def problems_of_operation(method: str, path: str, operation: dict[str, Any]) -> list[int]:
+    """Error statuses every operation may answer besides those its route declares: any URL may
+    be refused (U+0000, a bad parameter) and any body may be too large."""
+    statuses = [422] if path.startswith("/v1/") else []
+    if "requestBody" in operation:
+        statuses.append(413)
+    return statuses
 
 
 def problem_of(error: PricingError) -> Problem:

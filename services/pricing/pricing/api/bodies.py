@@ -8,7 +8,8 @@ for every endpoint. It is also much faster on the hot paths.
 
 ``NaN``, ``Infinity`` and ``-Infinity``, which Python's ``json`` accepts although JSON has no
 such literals, are read as the ``Decimal`` of the same name, so the domain refuses them with the
-path of the field that holds them.
+path of the field that holds them. A string holding U+0000 is refused here with its path:
+PostgreSQL could not store it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import Response
 
 from pricing.domain import child, item
 from shared.problems import invalid
+from shared.text import NUL_MESSAGE, nul_path
 
 
 class _DuplicateKey(ValueError):
@@ -56,7 +58,7 @@ def decode_json(raw: bytes) -> object:
     if not document.strip():
         raise invalid("$", "a JSON body is required")
     try:
-        return _DECODER.decode(document)
+        decoded = _DECODER.decode(document)
     except _DuplicateKey:
         path = _duplicate(_PAIRS_DECODER.decode(document), "$") or "$"
         raise invalid(path, "duplicate key: each member may appear once") from None
@@ -67,6 +69,12 @@ def decode_json(raw: bytes) -> object:
     except (ValueError, RecursionError) as error:
         # Integers beyond Python's digit limit, nesting too deep for the decoder.
         raise invalid("$", f"unreadable JSON: {error}") from None
+    # JSON can carry U+0000 only as the escape `\u0000`: walk the document only then.
+    if b"\\u0000" in raw:
+        where = nul_path(decoded)
+        if where is not None:
+            raise invalid(where, NUL_MESSAGE)
+    return decoded
 
 
 def _duplicate(node: object, path: str) -> str | None:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pricing.api import schemas
+from pricing.api.auth import AdminOnly
 from pricing.api.bodies import decode_json, json_response
 from pricing.bootstrap import PricingContainer
 from pricing.service import PricingService, evaluate
@@ -54,8 +55,10 @@ async def evaluate_price(request: Request) -> Response:
     responses={
         201: {"model": schemas.PriceList},
         409: {"model": schemas.ProblemDetails, "description": "The id exists already."},
+        **schemas.ADMIN_ONLY,
         **schemas.PROBLEMS,
     },
+    dependencies=[AdminOnly],
 )
 async def create_price_list(request: Request, service: Service) -> Response:
     """The first version may lie in the past; later versions never do. A taken id is a 409."""
@@ -98,8 +101,10 @@ async def get_price_list(price_list_id: str, service: Service) -> Response:
     responses={
         201: {"model": schemas.PriceListVersion},
         409: {"model": schemas.ProblemDetails, "description": "That version exists already."},
+        **schemas.ADMIN_ONLY,
         **_not_found("No such price list."),
     },
+    dependencies=[AdminOnly],
 )
 async def add_version(price_list_id: str, request: Request, service: Service) -> Response:
     """`effective_from` defaults to now and must not be in the past. Of two writers of the
@@ -118,7 +123,9 @@ async def add_version(price_list_id: str, request: Request, service: Service) ->
         **_not_found("No such price list or version."),
     },
 )
-async def get_version(price_list_id: str, version: int, service: Service) -> Response:
+async def get_version(
+    price_list_id: str, version: schemas.VersionNumber, service: Service
+) -> Response:
     """Versions never change, so an old quote can always be recomputed."""
     return json_response(await service.version(price_list_id, version))
 

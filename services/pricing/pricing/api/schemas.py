@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Path
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from pricing.service import MAX_BATCH_ITEMS, evaluate
+from shared.problems import ProblemDetails as ProblemDetails
 
 DecimalValue = Annotated[
     str | float,
@@ -353,15 +354,6 @@ class CreditsForRecipients(PricedItem):
     credits: int = Field(description="The credits the mailing costs (= amount_minor).")
 
 
-class ProblemDetails(BaseModel):
-    type: str
-    title: str
-    status: int
-    instance: str
-    detail: str | None = None
-    errors: list[dict[str, str]] | None = None
-
-
 # --- examples -------------------------------------------------------------------------------
 
 _TIERS = [
@@ -660,6 +652,14 @@ def json_content(examples: dict[str, Any]) -> dict[str, Any]:
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     422: {"model": ProblemDetails, "description": "Invalid request; `errors[].field` says where."}
 }
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ProblemDetails,
+        "description": "No `Authorization: Bearer <PRICING_ADMIN_TOKEN>`, or another token.",
+    }
+}
+# A version number as the database holds it (a 32-bit integer); larger ones are a 422.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def install_openapi(app: FastAPI, router: APIRouter) -> None:

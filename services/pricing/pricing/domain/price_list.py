@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -74,7 +74,19 @@ def _aware(value: object, path: str) -> datetime:
         raise InvalidDefinition(path, "must be an ISO 8601 date-time string")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidDefinition(path, "must include a UTC offset, e.g. 2025-01-01T00:00:00+00:00")
+    if not in_utc_range(value):
+        raise InvalidDefinition(path, "must lie between the years 1 and 9999 in UTC")
     return value
+
+
+def in_utc_range(value: datetime) -> bool:
+    """Whether an aware time is still within years 1 to 9999 once taken to UTC
+    (0001-01-01T00:00:00+14:00 is not: it lies in year 0)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
