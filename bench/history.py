@@ -64,7 +64,14 @@ from shared.kafka_admin import ensure_topics
 from shared.messages import mailing_sent
 from shared.messaging.inbox import Inbox, IncomingRecord
 from shared.topics import MAILING_SENT
-from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_LIST, free_port
+from tests.integration.conftest import (
+    ADMIN_HEADERS,
+    CREDIT_PRICE_LIST,
+    KAFKA,
+    MAILING_PRICE_LIST,
+    PRICING_ADMIN_TOKEN,
+    free_port,
+)
 from tests.integration.databases import DB_SUFFIX, database_url, fresh_migrated_database
 
 OPS = "bench-history-ops-token"
@@ -642,6 +649,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
                 **base_env,
                 "PRICING_DATABASE_URL": pricing_db,
                 "PRICING_PORT": str(pricing_port),
+                "PRICING_ADMIN_TOKEN": PRICING_ADMIN_TOKEN,
                 "PRICING_LOG_LEVEL": "WARNING",
             },
         )
@@ -670,7 +678,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
         }
         ledger = procs.start("ledger-serve", python_module("ledger", "serve"), ledger_env)
         await wait_healthy(pricing_url, pricing, procs)
-        async with httpx.AsyncClient(base_url=pricing_url) as client:
+        async with httpx.AsyncClient(base_url=pricing_url, headers=ADMIN_HEADERS) as client:
             for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
                 expect(await client.post("/v1/price-lists", json=price_list), 201)
         api_url = f"http://127.0.0.1:{api_port}"
