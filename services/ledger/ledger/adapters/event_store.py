@@ -12,14 +12,21 @@ from ledger.adapters.stored_events import from_row, to_row
 from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 
+# LATERAL: one index range scan per stream. A plain join on `version > after` lets a generic
+# (cached) plan hash-join the whole events table, whose cost then grows with history.
 _LOAD = text(
     """
-    SELECT e.global_position, e.originator_id, e.originator_version, e.type, e.schema_version,
+    SELECT e.global_position, s.id, e.originator_version, e.type, e.schema_version,
            e.payload::text, e.metadata::text, e.recorded_at
-    FROM events e
-    JOIN unnest(CAST(:ids AS text[]), CAST(:after AS integer[])) AS s(id, after)
-      ON e.originator_id = s.id AND e.originator_version > s.after
-    ORDER BY e.originator_id, e.originator_version
+    FROM unnest(CAST(:ids AS text[]), CAST(:after AS integer[])) AS s(id, after)
+    CROSS JOIN LATERAL (
+        SELECT global_position, originator_version, type, schema_version, payload, metadata,
+               recorded_at
+        FROM events
+        WHERE originator_id = s.id AND originator_version > s.after
+        ORDER BY originator_version
+    ) e
+    ORDER BY s.id, e.originator_version
     """
 )
 
