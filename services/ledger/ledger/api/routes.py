@@ -1,5 +1,6 @@
 """The ledger's HTTP API for partner portals and ops. Thin: parse, authorise, run a command."""
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -389,7 +390,11 @@ async def create_purchase(
             409, "Conflict", f"the partner's credit price list cannot price this: {price.reason}"
         )
     idempotency = _idempotency(caller, request, idempotency_key, body.model_dump())
-    purchase_id = f"{partner_id}:purchase:{idempotency.request_hash[:24]}"
+    # One purchase per Idempotency-Key (and caller): the same package bought again with a new
+    # key is a new purchase. (Derived from the body, a second buy of the same credits was
+    # taken for the first one and silently not bought.)
+    key_hash = hashlib.sha256(f"{idempotency.scope}\n{idempotency.key}".encode()).hexdigest()
+    purchase_id = f"{partner_id}:purchase:{key_hash[:24]}"
     _, answer = await _change(
         request,
         caller,
