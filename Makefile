@@ -84,6 +84,11 @@ bench-pricing: migrate ## Pricing benchmark: evaluations/s in-process and over H
 bench-ingest: migrate ## Ledger ingest benchmark: mailing.sent events/s into PostgreSQL
 	$(PY) bench/ingest.py
 
+SEED ?= 1
+.PHONY: soak
+soak: migrate ## Fault soak: seeded traffic while processes, Kafka and PostgreSQL crash (SEED=n)
+	$(PY) -m tests.soak.soak --seed $(SEED)
+
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
 	$(PY) -m ledger.demo
