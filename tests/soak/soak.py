@@ -104,7 +104,7 @@ def price_minor(credits: int) -> int:
 class SoakConfig:
     seed: int
     mailings: int = 20_000
-    rate: float = 90.0  # mailings per second
+    rate: float = 50.0  # mailings per second: the plan lasts about as long as the faults
     rounds: int = 2  # every fault kind this many times
     partners: int = 12  # besides the probes; a third of each kind
     poison_per_kind: int = 10
@@ -125,7 +125,7 @@ class SoakConfig:
         return cls(
             seed,
             mailings=1_200,
-            rate=20.0,
+            rate=10.0,
             rounds=1,
             partners=6,
             poison_per_kind=3,
