@@ -73,6 +73,7 @@ AUTO_CHUNK = 50_000
 PROBE_RECIPIENTS = 100
 PROBE_CREDITS = 1000
 FAULTS = ("consumer", "relay", "payment-worker", "kafka", "postgres", "pricing")
+BASELINE = "(no fault)"
 Kind = Literal["auto", "manual", "on_demand", "probe"]
 
 
@@ -125,7 +126,7 @@ class SoakConfig:
         return cls(
             seed,
             mailings=1_200,
-            rate=10.0,
+            rate=15.0,
             rounds=1,
             partners=6,
             poison_per_kind=3,
@@ -799,6 +800,8 @@ class Soak:
 
     async def faults(self) -> None:
         config = self.config
+        # First the figures of the system without a fault (and everything warm).
+        self.report.recoveries.append(await self.measure(BASELINE, 0.0, time.monotonic()))
         for _ in range(config.rounds):
             for fault in self.rng.sample(FAULTS, len(FAULTS)):
                 await asyncio.sleep(config.calm_seconds)
