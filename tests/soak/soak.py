@@ -788,7 +788,8 @@ class Soak:
             for n, partner in enumerate(self.rng.sample(buyers, min(3, len(buyers)))):
                 key = f"{self.prefix}buy-{burst}-{n}"
                 # A few package sizes: the same size bought again with a new key is a new buy.
-                credits = self.rng.choice([5_000, 10_000, 20_000])
+                # Small ones, so that auto-purchase partners still run dry and buy on their own.
+                credits = self.rng.choice([1_000, 2_000, 5_000])
                 calls.append(self.buy(partner, key, credits))
                 self.report.counts["purchases"] += 1
                 if self.rng.random() < 0.3:
