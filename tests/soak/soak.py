@@ -557,7 +557,8 @@ class Soak:
         self.report = Report(config, log_dir=log_dir)
         self.prefix = f"soak{config.seed}x{uuid.uuid4().hex[:6]}."
         self.started = time.monotonic()
-        self.rng = random.Random(config.seed * 31 + 7)
+        self.rng = random.Random(config.seed * 31 + 7)  # purchases (timing decides their order)
+        self.fault_rng = random.Random(config.seed * 131 + 3)  # the fault order: same per seed
         self.partners: dict[str, Partner] = {}
         self.poison: list[bytes] = []
         self.ambiguous_poison = 0  # poison sends that needed a second try (maybe two copies)
@@ -804,7 +805,7 @@ class Soak:
         # First the figures of the system without a fault (and everything warm).
         self.report.recoveries.append(await self.measure(BASELINE, 0.0, time.monotonic()))
         for _ in range(config.rounds):
-            for fault in self.rng.sample(FAULTS, len(FAULTS)):
+            for fault in self.fault_rng.sample(FAULTS, len(FAULTS)):
                 await asyncio.sleep(config.calm_seconds)
                 began = time.monotonic()
                 await self.inject(fault)
