@@ -92,6 +92,11 @@ bench-history: up ## Ledger history benchmark: one partner at 1,000/50,000/200,0
 bench-replay: migrate ## Replay and audit-verify benchmark: events/s of `ops replay` and `ops audit verify`
 	$(PY) bench/replay.py
 
+SEED ?= 1
+.PHONY: soak
+soak: migrate ## Fault soak: seeded traffic while processes, Kafka and PostgreSQL crash (SEED=n)
+	$(PY) -m tests.soak.soak --seed $(SEED)
+
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
 	$(PY) -m ledger.demo

@@ -6,6 +6,10 @@
 #   deploy/local/stack.sh down      stop what this script started (pid files in the state dir)
 #   deploy/local/stack.sh status    exit 0 when both run, 1 otherwise
 #   deploy/local/stack.sh logs-dir  print the directory holding postgres.log and kafka.log
+#   deploy/local/stack.sh kill-kafka               SIGKILL the broker, as a crash would (fault tests)
+#   deploy/local/stack.sh stop-postgres-immediate  pg_ctl stop -m immediate: no checkpoint, crash
+#                                                  recovery on the next start (fault tests)
+#   ('up' starts again whatever of the two is not running)
 #
 # Environment:
 #   MAILBILL_STATE_DIR              default <repo>/.local (data dirs, jars, pid files, logs); any
@@ -615,6 +619,38 @@ cmd_status() {
   return "$rc"
 }
 
+# Fault injection for the soak (tests/soak): the state is left as a crash leaves it, and
+# 'up' brings it back.
+cmd_kill_kafka() {
+  resolve_state_dir
+  lock_state
+  local pid
+  pid=$(kafka_pid)
+  if ! kafka_running; then
+    say "Kafka not running"
+    return 0
+  fi
+  say "killing Kafka (pid $pid) with SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 15))
+  while pid_alive "$pid" && (( SECONDS < deadline )); do sleep 0.1; done
+  pid_alive "$pid" && die "Kafka (pid $pid) survived SIGKILL"
+  rm -f -- "$KAFKA_PID_FILE"
+}
+
+cmd_stop_postgres_immediate() {
+  resolve_state_dir
+  lock_state
+  find_pg_bin || die "PostgreSQL binaries not found"
+  if ! pg_running; then
+    say "PostgreSQL not running"
+    return 0
+  fi
+  say "stopping PostgreSQL (pid $(head -n1 "$PGDATA/postmaster.pid")) with -m immediate"
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m immediate -w -t 60 stop >/dev/null ||
+    { show_tail "$PG_LOG"; die "pg_ctl stop -m immediate failed"; }
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
@@ -624,6 +660,8 @@ main() {
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    kill-kafka) cmd_kill_kafka ;;
+    stop-postgres-immediate) cmd_stop_postgres_immediate ;;
     logs-dir) resolve_state_dir; mkdir -p -- "$LOG_DIR"; printf '%s\n' "$LOG_DIR" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;

@@ -158,6 +158,29 @@ async def test_concurrent_twins_with_one_key_make_one_purchase(
     assert [e["type"] for e in history.json()["events"]].count("PurchaseRequested") == 1
 
 
+async def test_the_same_package_bought_again_with_a_new_key_is_a_second_purchase(
+    ledger_api: httpx.AsyncClient,
+) -> None:
+    partner_id, token = await new_partner(ledger_api)
+    url = f"/v1/partners/{partner_id}/purchases"
+    answers = [
+        await ledger_api.post(
+            url,
+            json={"credits": 5000},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+        )
+        for key in ("monday", "tuesday")
+    ]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert [a.json()["status"] for a in answers] == ["requested", "requested"]
+    assert answers[0].json()["purchase_id"] != answers[1].json()["purchase_id"]
+    history = await ledger_api.get(f"/v1/partners/{partner_id}/events")
+    requested = [e["payload"] for e in history.json()["events"] if e["type"] == "PurchaseRequested"]
+    assert [(p["purchase_id"], p["credits"]) for p in requested] == [
+        (a.json()["purchase_id"], 5000) for a in answers
+    ]
+
+
 async def test_reservations_hold_release_and_refuse_what_is_not_available(
     ledger_api: httpx.AsyncClient,
 ) -> None:
