@@ -17,7 +17,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Union
 
 from ledger.domain import Event, MailingDebited
@@ -35,7 +35,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
 
 # --- versions and upcasters ------------------------------------------------------------------
 
-CURRENT_VERSIONS: Mapping[str, int] = types.MappingProxyType({"MailingDebited": 2})
+CURRENT_VERSIONS: Mapping[str, int] = types.MappingProxyType({"MailingDebited": 3})
 """The schema version today's code writes, for the types that have more than version 1."""
 
 
@@ -45,8 +45,17 @@ def _mailing_debited_v1_to_v2(payload: Payload) -> Payload:
     return {key: value for key, value in payload.items() if key != "quote"}
 
 
+def _mailing_debited_v2_to_v3(payload: Payload) -> Payload:
+    # v3 records when the mailing went out (usage counts on that day). Earlier debits did not:
+    # `None` says "not recorded", and readers take the time the event was recorded instead.
+    return {**payload, "sent_at": None}
+
+
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = types.MappingProxyType(
-    {("MailingDebited", 1): _mailing_debited_v1_to_v2}
+    {
+        ("MailingDebited", 1): _mailing_debited_v1_to_v2,
+        ("MailingDebited", 2): _mailing_debited_v2_to_v3,
+    }
 )
 """(type name, version) -> a function that turns that version's payload into the next one's."""
 
@@ -86,7 +95,7 @@ _OMITTED_AT: Mapping[type[Event], Mapping[str, object]] = {
 def _encode(value: object) -> JsonValue:
     if value is None or isinstance(value, str | bool | int | float):
         return value
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too
         return value.isoformat()
     if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
@@ -103,6 +112,8 @@ def _decoder(hint: object) -> Callable[[JsonValue], object]:
     """How to turn a payload value back into the field's type (most fields are already fine)."""
     if hint is datetime or datetime in _options(hint):
         return lambda value: None if value is None else datetime.fromisoformat(str(value))
+    if hint is date:
+        return lambda value: date.fromisoformat(str(value))
     if typing.get_origin(hint) is tuple:
         return lambda value: tuple(value) if isinstance(value, list) else value
     return lambda value: value
