@@ -193,9 +193,7 @@ def test_a_version_1_debit_is_upcast_without_its_quote() -> None:
         "released_credits": 0,
         "charge_minor": 30,
     }
-    assert from_row("MailingDebited", 1, v1) == debited(
-        "m-2", 75, charge_minor=30, sent_at=None
-    )
+    assert from_row("MailingDebited", 1, v1) == debited("m-2", 75, charge_minor=30, sent_at=None)
     with pytest.raises(ValueError, match="unexpected \\['quote'\\]"):
         from_row("MailingDebited", 2, v1)
 

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ledger.api import customer_billing
 from ledger.api.routes import router
 from ledger.bootstrap import bootstrap
 from ledger.domain import Conflict, InvalidCommand, LedgerError, NotFound, Refused
@@ -40,7 +41,8 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="mailbill ledger",
         version="1.0.0",
-        summary="Partner credit accounts: balances, history, billing settings, purchases, holds.",
+        summary="Partner credit accounts: balances, history, billing settings, purchases, holds;"
+        " customers' usage, resale contracts and statements.",
         lifespan=lifespan,
     )
     app.state.container = container
@@ -68,4 +70,5 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app.add_exception_handler(LedgerError, on_ledger_error)
     app.add_exception_handler(IdempotencyConflict, on_idempotency_conflict)
     app.include_router(router)
+    app.include_router(customer_billing.router)
     return app

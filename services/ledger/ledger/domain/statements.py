@@ -25,6 +25,31 @@ _PERIOD = re.compile(r"P(?:([0-9]{1,4})Y)?(?:([0-9]{1,4})M)?(?:([0-9]{1,4})W)?(?
 
 
 @dataclass(frozen=True, slots=True)
+class DayUsage:
+    """A customer's usage on one UTC day (of the mailings' ``sent_at``)."""
+
+    day: date
+    mailings: int
+    recipients: int
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    mailings: int
+    recipients: int
+    credits: int
+
+    @staticmethod
+    def of(days: list[DayUsage]) -> UsageTotals:
+        return UsageTotals(
+            sum(d.mailings for d in days),
+            sum(d.recipients for d in days),
+            sum(d.credits for d in days),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class BillingPeriod:
     """Whole months or whole days (exactly one is non-zero)."""
 
@@ -98,7 +123,9 @@ def statement_window(contract: Contract, period_start: date, period_end: date) -
     return StatementWindow(start, period_end, start == contract.first_starts_on)
 
 
-def periods_starting_in(contract: Contract, month_start: date, month_end: date) -> list[StatementWindow]:
+def periods_starting_in(
+    contract: Contract, month_start: date, month_end: date
+) -> list[StatementWindow]:
     """The statement periods of ``contract`` that start in ``[month_start, month_end)``:
     each billing cycle starting then (the first one cut to the contract's start)."""
     period = parse_billing_period(contract.billing_period)
