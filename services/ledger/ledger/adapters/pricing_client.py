@@ -90,12 +90,22 @@ class PricingClient:
         return body
 
     async def version_at(self, price_list_id: str, at: datetime) -> PlanVersion:
-        """``GET /v1/price-lists/{id}/version-at``, reduced to what contracts need."""
-        body = await self._call(
-            "GET",
-            f"/v1/price-lists/{price_list_id}/version-at",
-            params={"at": at.isoformat()},
-        )
+        """``GET /v1/price-lists/{id}/version-at``, reduced to what contracts need.
+
+        Pricing answers 404 both for no such list and for no version yet; the second is
+        told apart (``field`` ``$.at``) by reading the list itself.
+        """
+        try:
+            body = await self._call(
+                "GET",
+                f"/v1/price-lists/{price_list_id}/version-at",
+                params={"at": at.isoformat()},
+            )
+        except PricingRefused as refused:
+            if refused.status != 404:
+                raise
+            await self._call("GET", f"/v1/price-lists/{price_list_id}")  # 404: no such list
+            raise PricingRefused(404, "$.at", refused.detail) from None
         return PlanVersion(
             price_list_id=price_list_id,
             version=body["version"],
