@@ -30,7 +30,7 @@ from ledger.api.schemas import (
     UsageDay,
     UsageTotals,
 )
-from ledger.domain import Contract, PartnerAccount
+from ledger.domain import Contract
 from ledger.domain.statements import UsageTotals as Totals
 from ledger.domain.statements import first_day_of_month
 from ledger.service_layer.handlers import ChangeContract
@@ -258,12 +258,8 @@ async def put_contract(
         billing_period=version.billing_periods[body.plan_variant_id],
         booked=booked,
     )
-
-    def present(state: PartnerAccount) -> dict[str, Any]:
-        current = state.contracts[customer_id]
-        return {"first_starts_on": current.first_starts_on.isoformat()}
-
-    await _execute(request, caller, command, lambda o: (200, present(o.state)))
+    # The answer is read back from the read model written in the same transaction.
+    await _execute(request, caller, command, lambda _: (200, {}))
     history = await contract_history(container.reads, partner_id, customer_id)
     return _contract_view(partner_id, customer_id, history[-1], history)
 
