@@ -166,7 +166,7 @@ async def _fold(
                     events, states, times = [], [], []
                 current, state, before = partner_id, None, None
                 partners += 1
-            event = from_row(type_name, schema_version, orjson.loads(payload))
+            event = from_row(type_name, schema_version, orjson.loads(payload), at)
             state = apply(state, event)
             events.append((version, event))
             states.append(state)

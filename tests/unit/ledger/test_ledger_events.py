@@ -153,13 +153,13 @@ def test_an_unknown_type_or_a_payload_that_does_not_fit_is_rejected() -> None:
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
 def test_a_row_reads_back_as_the_event_it_was_written_from(event: Event) -> None:
-    type_name, version, payload = to_row(event)
-    assert from_row(type_name, version, json.loads(json.dumps(payload))) == event
+    type_name, version, payload = to_row(event, T0)
+    assert from_row(type_name, version, json.loads(json.dumps(payload)), T0) == event
 
 
 def test_a_debit_is_written_as_version_3_without_its_usual_values() -> None:
     prepaid = debited("m-2", 75)
-    assert to_row(prepaid) == (
+    assert to_row(prepaid, T0 + timedelta(seconds=2, microseconds=500)) == (
         "MailingDebited",
         3,
         {
@@ -169,10 +169,10 @@ def test_a_debit_is_written_as_version_3_without_its_usual_values() -> None:
             "credits": 75,
             "price_list_id": "mailings-eur",
             "price_list_version": 3,
-            "sent_at": T0.isoformat(),
+            "sent_at": "2",  # seconds before the row was recorded
         },
     )
-    _, _, held = to_row(debited("m-1", 5_250, reservation_id="r-1", captured=5_000))
+    _, _, held = to_row(debited("m-1", 5_250, reservation_id="r-1", captured=5_000), T0)
     assert (held["reservation_id"], held["captured_credits"]) == ("r-1", 5_000)
     assert "released_credits" not in held
     assert "charge_minor" not in held
@@ -210,7 +210,17 @@ def test_a_version_2_debit_is_upcast_with_its_send_time_not_recorded() -> None:
     # Readers then count the mailing on the day its event was recorded.
     assert from_row("MailingDebited", 2, v2) == debited("m-2", 75, sent_at=None)
     with pytest.raises(ValueError, match="missing \\['sent_at'\\]"):
-        from_row("MailingDebited", 3, v2)
+        from_row("MailingDebited", 3, v2, T0)
+
+
+def test_a_debit_s_send_time_is_stored_relative_to_its_recording() -> None:
+    late = debited("m-3", 75, sent_at=T0 - timedelta(days=2))
+    recorded = T0 + timedelta(microseconds=999_999)
+    _, _, payload = to_row(late, recorded)
+    assert payload["sent_at"] == "172800"
+    assert from_row("MailingDebited", 3, payload, recorded) == late
+    with pytest.raises(ValueError, match="needs its recorded_at"):
+        to_row(late)
 
 
 def test_a_version_newer_than_the_code_is_refused() -> None:

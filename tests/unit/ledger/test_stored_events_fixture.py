@@ -80,11 +80,15 @@ def test_an_upcast_row_is_written_again_as_today_s_version(row: dict[str, Any]) 
         assert payload == row["payload"]
 
 
+def _at(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(row["recorded_at"])
+
+
 def test_the_v3_stream_replays_to_the_account_it_described() -> None:
     rows = V3["rows"]
     debits = [r for r in rows if r["type"] == "MailingDebited"]
     assert [r["schema_version"] for r in debits] == [2, 3]
-    events = [from_row(r["type"], r["schema_version"], r["payload"]) for r in rows]
+    events = [from_row(r["type"], r["schema_version"], r["payload"], _at(r)) for r in rows]
     # The v2 debit did not record its send time; the v3 one did.
     sent = [e.sent_at for e in events if isinstance(e, MailingDebited)]
     assert sent == [None, datetime(2026, 11, 20, 23, 59, 30, tzinfo=UTC)]
@@ -107,8 +111,8 @@ def test_the_v3_stream_replays_to_the_account_it_described() -> None:
 
 @pytest.mark.parametrize("row", V3["rows"], ids=lambda r: f"{r['version']}-{r['type']}")
 def test_a_v3_fixture_row_is_written_again_as_today_s_version(row: dict[str, Any]) -> None:
-    event = from_row(row["type"], row["schema_version"], row["payload"])
-    type_name, version, payload = to_row(event)
-    assert from_row(type_name, version, payload) == event
+    event = from_row(row["type"], row["schema_version"], row["payload"], _at(row))
+    type_name, version, payload = to_row(event, _at(row))
+    assert from_row(type_name, version, payload, _at(row)) == event
     if version == row["schema_version"]:
         assert payload == row["payload"]

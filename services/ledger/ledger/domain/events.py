@@ -66,7 +66,8 @@ class MailingDebited:
     added to what is waiting to be charged.
     A hold was used iff ``captured_credits + released_credits > 0``: it is then closed,
     ``captured_credits`` (at most the hold) came out of it and ``released_credits`` went back.
-    ``sent_at``: when the mailing went out (its usage counts on that UTC day); ``None`` for
+    ``sent_at``: when the mailing went out, to the second (its usage counts on that UTC
+    day); ``None`` for
     debits stored before schema version 3, which did not record it: readers then take the
     time the event was recorded.
     """
