@@ -12,8 +12,11 @@ import httpx
 import orjson
 import pytest
 from babel.numbers import format_currency
+from sqlalchemy import text
 
+from ledger.rebuild import PROJECTION_TABLES, compare, rebuild
 from ledger.settings import LedgerSettings
+from shared.database import create_engine
 from tests.integration.ledger.conftest import (
     Publish,
     eventually,
@@ -80,6 +83,23 @@ async def credits_debited(api: httpx.AsyncClient, partner_id: str, customer_id: 
         for e in events
         if e["type"] == "MailingDebited" and e["payload"]["customer_id"] == customer_id
     ]
+
+
+async def quiet(settings: LedgerSettings, seconds: float = 2.0) -> None:
+    """Wait until no event has been appended for ``seconds``."""
+    engine = create_engine(settings.database_url)
+    try:
+        last, since = None, asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - since < seconds:
+            async with engine.connect() as connection:
+                found = (
+                    await connection.execute(text("SELECT max(global_position) FROM events"))
+                ).scalar()
+            if found != last:
+                last, since = found, asyncio.get_running_loop().time()
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
 
 
 async def pricing_quote(pricing_url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +332,17 @@ async def test_usage_contracts_statements_and_the_statement_run(
     back = await ledger_api.put(f"{customer}/contract", json={**terms, "starts_on": "2026-10-20"})
     assert back.status_code == 409, back.text
 
-    # Replay rebuilds usage, contracts and statements from the events: no drift.
-    code, output = await asyncio.to_thread(run_cli, ledger_settings, "replay")
-    assert code == 0, output
-    assert "no drift" in output
+    # Replay rebuilds usage, contracts and statements from the events: no drift for this
+    # partner. (Other tests tamper with their own partners' events on purpose, and earlier
+    # tests' mailings may still be arriving: a stream written during the replay would differ.)
+    await quiet(ledger_settings)
+    engine = create_engine(ledger_settings.database_url)
+    try:
+        await rebuild(engine, "replay_statements")
+        drift = await compare(engine, "replay_statements")
+    finally:
+        await engine.dispose()
+    mine = [d for d in drift if d.key == partner_id or d.key.startswith(f"{partner_id}/")]
+    assert mine == []
+    rebuilt_tables = {"customer_usage_daily", "customer_contracts", "statements"}
+    assert rebuilt_tables <= set(PROJECTION_TABLES)
