@@ -41,6 +41,11 @@ NOTIFICATIONS = Topic(
     ),
     "Out of the ledger: things a partner should be told about.",
 )
+STATEMENTS = Topic(
+    "ledger.statements",
+    ("ledger.statement_issued",),
+    "Out of the ledger: statements issued to partners' customers (for their invoicing).",
+)
 PAYMENT_REQUESTS_DLQ = Topic(
     "ledger.payment-requests.dlq",
     (),
@@ -72,6 +77,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PAYMENT_REQUESTS_DLQ,
     NOTIFICATIONS,
     NOTIFICATIONS_DLQ,
+    STATEMENTS,
     PAYMENT_RESULTS,
     PAYMENT_RESULTS_DLQ,
 )

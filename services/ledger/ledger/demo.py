@@ -1,5 +1,7 @@
 """`make demo`: a simulated mailing platform sends mailings for a few partners while a live
-terminal view shows balances, holds, reminders, purchases and charges as the ledger records them.
+terminal view shows balances, holds, reminders, purchases and charges as the ledger records them,
+and each partner's customers with their usage this month and the running statement the partner
+will invoice them from (their contracts are on the partner's own resale price list).
 
 Needs the system running (`make run` in another terminal). Ctrl-C ends the demo.
 """
@@ -9,7 +11,7 @@ import contextlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -81,7 +83,62 @@ PRICE_LISTS: list[dict[str, Any]] = [
             },
         },
     },
+    {
+        "id": "demo-resale",
+        "name": "Newsletter plans (a partner's own price list for its customers)",
+        "currency": "EUR",
+        "first_version": {
+            "effective_from": "2020-01-01T00:00:00Z",
+            "plan_variants": {
+                "starter": {
+                    "name": "Starter",
+                    "setup_fee": "49",
+                    "recurring_fee": "19",
+                    "fee_period": "P1M",
+                    "included_quantities": {"recipients": "5000"},
+                },
+                "business": {
+                    "name": "Business",
+                    "setup_fee": "99",
+                    "recurring_fee": "59",
+                    "fee_period": "P1M",
+                    "included_quantities": {"recipients": "20000"},
+                },
+            },
+            "recurring_components": {
+                "seats": {
+                    "name": "Seats",
+                    "fee_period": "P1M",
+                    "price": {"model": "flat", "unit_price": "5"},
+                }
+            },
+            "metered_components": {
+                "recipients": {
+                    "name": "Recipients",
+                    "price": {
+                        "model": "graduated",
+                        "tiers": [
+                            {"up_to": "50000", "unit_price": "0.004"},
+                            {"up_to": None, "unit_price": "0.003"},
+                        ],
+                    },
+                }
+            },
+        },
+    },
 ]
+
+# Each demo customer's plan on the resale list, booked seats too.
+CONTRACTS: dict[str, tuple[str, dict[str, str]]] = {
+    "newsletter": ("starter", {}),
+    "shop": ("business", {"seats": "3"}),
+    "events": ("starter", {"seats": "1"}),
+}
+
+
+def this_month() -> tuple[date, date]:
+    start = datetime.now(UTC).date().replace(day=1)
+    return start, (start + timedelta(days=32)).replace(day=1)
 
 
 async def saved_card(settings: DemoSettings) -> dict[str, str]:
@@ -173,6 +230,48 @@ async def register(api: httpx.AsyncClient, partner: DemoPartner) -> None:
             json={"credits": partner.starting_credits, "reason": "demo starting balance"},
         )
         granted.raise_for_status()
+    for customer, (variant, booked) in CONTRACTS.items():
+        contracted = await api.put(
+            f"/v1/partners/{partner.partner_id}/customers/{customer}/contract",
+            json={
+                "price_list_id": "demo-resale",
+                "plan_variant_id": variant,
+                "starts_on": this_month()[0].isoformat(),
+                "booked": booked,
+            },
+        )
+        contracted.raise_for_status()
+
+
+async def customers_table(api: httpx.AsyncClient, partners: list[DemoPartner]) -> Table:
+    """Each partner's customers: usage this month and the running statement (what the partner
+    will invoice) against what the same mailings cost the partner in credits."""
+    start, end = this_month()
+    table = Table(title=f"customers, {start:%B %Y} so far", expand=True)
+    for column in ("partner", "customer", "plan", "mailings", "recipients", "credits", "invoice"):
+        table.add_column(
+            column, justify="left" if column in ("partner", "customer", "plan") else "right"
+        )
+    for partner in partners:
+        for customer, (variant, _) in CONTRACTS.items():
+            answer = await api.get(
+                f"/v1/partners/{partner.partner_id}/customers/{customer}/statement",
+                params={"period_start": start.isoformat(), "period_end": end.isoformat()},
+            )
+            if answer.status_code != 200:
+                continue
+            statement = answer.json()
+            usage, quote = statement["usage"], statement["quote"]
+            table.add_row(
+                partner.name.split(" (")[0],
+                customer,
+                variant,
+                f"{usage['mailings']:,}",
+                f"{usage['recipients']:,}",
+                f"{usage['credits']:,}",
+                f"{quote['currency']} {quote['total']}",
+            )
+    return table
 
 
 async def send_mailings(
@@ -272,10 +371,15 @@ async def run(duration: float | None) -> None:
             send_mailings(api, producer, settings.topic_prefix + "mailing.sent", partners, stop)
         )
         started = asyncio.get_running_loop().time()
+        statements = Table()
+        rounds = 0
         try:
             with Live(refresh_per_second=4) as live:
                 while duration is None or asyncio.get_running_loop().time() - started < duration:
                     table = await refresh(api, partners)
+                    if rounds % 6 == 0:  # statements every 3 s: each one is a pricing quote
+                        statements = await customers_table(api, partners)
+                    rounds += 1
                     live.update(
                         Group(
                             Panel(
@@ -286,6 +390,7 @@ async def run(duration: float | None) -> None:
                                 title="mailbill demo",
                             ),
                             table,
+                            statements,
                         )
                     )
                     await asyncio.sleep(0.5)

@@ -47,6 +47,7 @@ from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
 from ledger.reconcile import compare as compare_payments
 from ledger.service_layer.commands import read_account
 from ledger.settings import LedgerSettings
+from ledger.statement_run import RunResult, parse_month, run_statements
 from shared.codec import parse_time
 from shared.kafka_admin import partitions_of
 from shared.messaging.consumer import apply_batch_until_done, dead_letter_message
@@ -524,3 +525,54 @@ def dead_letter(
         f"dead-lettered {letter.topic}/{letter.partition}/{letter.offset}"
         f" (queued for the dead-letter topic): {letter.reason}"
     )
+
+
+@ops.command()
+def statements(
+    period: str = typer.Option(..., "--period", help="The month, YYYY-MM"),
+) -> None:
+    """Issue the month's statements of every contracted customer: each billing period that
+    starts in the month and has ended is priced, recorded once and published as
+    `ledger.statement_issued`. A second run issues nothing new. Exit code 1 when a statement
+    could not be issued."""
+    try:
+        parse_month(period)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    async def main() -> RunResult:
+        container = bootstrap(LedgerSettings())
+        try:
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task(f"statements {period}", total=None)
+                return await run_statements(
+                    container,
+                    period,
+                    on_start=lambda total: progress.update(task, total=total),
+                    on_progress=lambda: progress.advance(task),
+                )
+        finally:
+            await container.close()
+
+    result = _run(main())
+    table = Table("partner", "customer", "period start", title=f"statements of {period}")
+    for partner_id, customer_id, start in result.issued:
+        table.add_row(partner_id, customer_id, start.isoformat())
+    if result.issued:
+        Console().print(table)
+    console.print(
+        f"issued {len(result.issued)}, issued before {result.already},"
+        f" not ended yet {result.not_ended}, failed {len(result.failed)}"
+    )
+    for partner_id, customer_id, why in result.failed:
+        console.print(f"[red]{partner_id}/{customer_id}: {why}[/]")
+    if result.failed:
+        raise typer.Exit(1)

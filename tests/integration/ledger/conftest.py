@@ -58,13 +58,14 @@ def mailing_sent(
     mailing_id: str | None = None,
     event_id: str | None = None,
     reservation_id: str | None = None,
+    sent_at: datetime | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {
         "mailing_id": mailing_id or unique("mailing"),
         "partner_id": partner_id,
         "customer_id": customer_id,
         "recipients": recipients,
-        "sent_at": datetime.now(UTC).isoformat(),
+        "sent_at": (sent_at or datetime.now(UTC)).isoformat(),
     }
     if reservation_id:
         data["reservation_id"] = reservation_id

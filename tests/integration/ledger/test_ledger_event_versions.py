@@ -48,6 +48,7 @@ LATER = MailingDebited(
     captured_credits=0,
     released_credits=0,
     charge_minor=735,
+    sent_at=datetime(2026, 11, 3, 12, 0, tzinfo=UTC),
 )
 
 
@@ -126,7 +127,7 @@ async def test_the_store_reads_old_and_new_rows_in_today_s_shape(
     assert [s.event for s in stored] == expected
     assert [s.metadata for s in stored][: len(ROWS)] == [r["metadata"] for r in ROWS]
     assert set(list(versions.values())[: len(ROWS)]) == {1}
-    assert versions[len(ROWS) + 1] == 2  # the debit written today
+    assert versions[len(ROWS) + 1] == 3  # the debit written today
 
 
 async def test_the_hash_chain_goes_on_across_the_migration(
@@ -176,6 +177,6 @@ async def test_the_audit_export_shows_the_quote_of_every_debit(
     debits = [r for r in rows if r["type"] == "MailingDebited"]
     v1_quotes = [r["payload"]["quote"] for r in ROWS if r["type"] == "MailingDebited"]
     assert [d["quote"] for d in debits] == [*v1_quotes, QUOTE]
-    assert [d["schema_version"] for d in debits] == [1] * 6 + [2]
+    assert [d["schema_version"] for d in debits] == [1] * 6 + [3]
     assert debits[-1]["price_list_version"] == 1
     assert all(len(r["hash"]) == 64 for r in rows)

@@ -28,6 +28,8 @@ from ledger.service_layer.ports import (
     AccountChange,
     ConcurrencyConflict,
     DebitQuote,
+    PlanPricing,
+    PlanVersion,
     PricedItem,
     Pricing,
     PricingUnavailable,
@@ -525,3 +527,23 @@ class FakePricing:
 
 
 _a_pricing: Pricing = FakePricing()
+
+
+class FakePlanPricing:
+    """The pricing service's plan side: one version, and quotes echoed for inspection."""
+
+    def __init__(self, metered: frozenset[str] = frozenset({"recipients"})) -> None:
+        self.metered = metered
+        self.asked: list[dict[str, Any]] = []
+
+    async def version_at(self, price_list_id: str, at: datetime) -> PlanVersion:
+        return PlanVersion(
+            price_list_id, 1, "EUR", {"basic": "P1M"}, frozenset({"seats"}), self.metered
+        )
+
+    async def quote(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append(request)
+        return {"price_list_id": request["price_list_id"], "total": "0.00"}
+
+
+_a_plan_pricing: PlanPricing = FakePlanPricing()

@@ -96,8 +96,9 @@ def debited(
     captured: int = 0,
     released: int = 0,
     charge_minor: int | None = None,
+    sent_at: datetime | None = T0,
 ) -> MailingDebited:
-    """The event ``debit`` is expected to record."""
+    """The event ``debit`` is expected to record (for a mailing sent at ``sent_at``)."""
     return MailingDebited(
         mailing_id=mailing_id,
         customer_id=CUSTOMER,
@@ -109,6 +110,7 @@ def debited(
         captured_credits=captured,
         released_credits=released,
         charge_minor=charge_minor,
+        sent_at=sent_at,
     )
 
 

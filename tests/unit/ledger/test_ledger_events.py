@@ -4,7 +4,7 @@ adapter's mapping), and rows of older schema versions are upcast on load."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -22,6 +22,7 @@ from ledger.domain import (
     ChargeRequested,
     ChargeReturned,
     ChargeSucceeded,
+    ContractChanged,
     CreditsAdjusted,
     CreditsGranted,
     CreditsReserved,
@@ -35,6 +36,7 @@ from ledger.domain import (
     ReminderRearmed,
     ReservationExpired,
     ReservationReleased,
+    StatementIssued,
 )
 
 from .scenarios import ATTACHED, CARD, REGISTERED, T0, debited, purchase_requested, settings
@@ -91,6 +93,30 @@ SAMPLES: list[Event] = [
     ChargeReturned(charge_id="c-1", credits=125, amount_minor=50, reason="MD01", code=None),
     DebtRecorded(charge_id="c-2", credits=125, amount_minor=50),
     DebtSettled(credits=125, amount_minor=50, by="payment", actor="ops:bob", reference=None),
+    ContractChanged(
+        customer_id="c1",
+        price_list_id="resale-basic",
+        plan_variant_id="basic_monthly",
+        starts_on=date(2026, 11, 10),
+        billing_anchor=date(2026, 11, 1),
+        billing_period="P1M",
+        booked={"seats": "3"},
+    ),
+    StatementIssued(
+        customer_id="c1",
+        period_start=date(2026, 11, 10),
+        period_end=date(2026, 12, 1),
+        price_list_id="resale-basic",
+        price_list_version=1,
+        plan_variant_id="basic_monthly",
+        currency="EUR",
+        total="12.34",
+        total_minor=1234,
+        mailings=2,
+        recipients=700,
+        credits=735,
+        quote={"total": "12.34", "lines": [{"kind": "recurring_fee", "exact_amount": "12.34"}]},
+    ),
 ]
 
 
@@ -127,15 +153,15 @@ def test_an_unknown_type_or_a_payload_that_does_not_fit_is_rejected() -> None:
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
 def test_a_row_reads_back_as_the_event_it_was_written_from(event: Event) -> None:
-    type_name, version, payload = to_row(event)
-    assert from_row(type_name, version, json.loads(json.dumps(payload))) == event
+    type_name, version, payload = to_row(event, T0)
+    assert from_row(type_name, version, json.loads(json.dumps(payload)), T0) == event
 
 
-def test_a_debit_is_written_as_version_2_without_its_usual_values() -> None:
+def test_a_debit_is_written_as_version_3_without_its_usual_values() -> None:
     prepaid = debited("m-2", 75)
-    assert to_row(prepaid) == (
+    assert to_row(prepaid, T0 + timedelta(seconds=2, microseconds=500)) == (
         "MailingDebited",
-        2,
+        3,
         {
             "mailing_id": "m-2",
             "customer_id": "customer-1",
@@ -143,9 +169,10 @@ def test_a_debit_is_written_as_version_2_without_its_usual_values() -> None:
             "credits": 75,
             "price_list_id": "mailings-eur",
             "price_list_version": 3,
+            "sent_at": "2",  # seconds before the row was recorded
         },
     )
-    _, _, held = to_row(debited("m-1", 5_250, reservation_id="r-1", captured=5_000))
+    _, _, held = to_row(debited("m-1", 5_250, reservation_id="r-1", captured=5_000), T0)
     assert (held["reservation_id"], held["captured_credits"]) == ("r-1", 5_000)
     assert "released_credits" not in held
     assert "charge_minor" not in held
@@ -166,9 +193,34 @@ def test_a_version_1_debit_is_upcast_without_its_quote() -> None:
         "released_credits": 0,
         "charge_minor": 30,
     }
-    assert from_row("MailingDebited", 1, v1) == debited("m-2", 75, charge_minor=30)
+    assert from_row("MailingDebited", 1, v1) == debited("m-2", 75, charge_minor=30, sent_at=None)
     with pytest.raises(ValueError, match="unexpected \\['quote'\\]"):
         from_row("MailingDebited", 2, v1)
+
+
+def test_a_version_2_debit_is_upcast_with_its_send_time_not_recorded() -> None:
+    v2 = {
+        "mailing_id": "m-2",
+        "customer_id": "customer-1",
+        "recipients": 75,
+        "credits": 75,
+        "price_list_id": "mailings-eur",
+        "price_list_version": 3,
+    }
+    # Readers then count the mailing on the day its event was recorded.
+    assert from_row("MailingDebited", 2, v2) == debited("m-2", 75, sent_at=None)
+    with pytest.raises(ValueError, match="missing \\['sent_at'\\]"):
+        from_row("MailingDebited", 3, v2, T0)
+
+
+def test_a_debit_s_send_time_is_stored_relative_to_its_recording() -> None:
+    late = debited("m-3", 75, sent_at=T0 - timedelta(days=2))
+    recorded = T0 + timedelta(microseconds=999_999)
+    _, _, payload = to_row(late, recorded)
+    assert payload["sent_at"] == "172800"
+    assert from_row("MailingDebited", 3, payload, recorded) == late
+    with pytest.raises(ValueError, match="needs its recorded_at"):
+        to_row(late)
 
 
 def test_a_version_newer_than_the_code_is_refused() -> None:

@@ -114,8 +114,11 @@ def test_a_reservation_needs_positive_credits_and_time(credits: int, ttl: int) -
 def test_a_debit_below_the_hold_captures_it_and_releases_the_rest() -> None:
     history: list[Event] = [held("r-1", 500)]
     state = with_balance(1_000, *history)
-    events = debit(state, "m-1", 300, reservation_id="r-1", now=T0 + timedelta(minutes=30))
-    assert events == [debited("m-1", 300, reservation_id="r-1", captured=300, released=200)]
+    sent_at = T0 + timedelta(minutes=30)
+    events = debit(state, "m-1", 300, reservation_id="r-1", now=sent_at)
+    assert events == [
+        debited("m-1", 300, reservation_id="r-1", captured=300, released=200, sent_at=sent_at)
+    ]
     state = replay(events, state)
     assert (state.balance, state.held, state.available) == (700, 0, 700)
     assert "r-1" not in state.holds
@@ -143,7 +146,7 @@ def test_a_debit_after_the_hold_expired_expires_it_and_debits_plainly() -> None:
     events = debit(state, "m-1", 300, reservation_id="r-1", now=T0 + HOUR)
     assert events == [
         ReservationExpired(reservation_id="r-1", credits=500),
-        debited("m-1", 300, reservation_id="r-1"),
+        debited("m-1", 300, reservation_id="r-1", sent_at=T0 + HOUR),
     ]
     state = replay(events, state)
     status = status_of(records_of([*history, *events]), "reservation", "r-1")

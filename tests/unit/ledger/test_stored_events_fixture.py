@@ -6,14 +6,14 @@ A new schema version adds a fixture file (or rows) of its own; see docs/event-ve
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.adapters.stored_events import EVENT_TYPES, from_row, to_row
-from ledger.domain import PartnerAccount, Reservation, replay
+from ledger.domain import Contract, MailingDebited, PartnerAccount, Reservation, replay
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -24,11 +24,18 @@ def load(name: str) -> dict[str, Any]:
 
 
 V1 = load("ledger_events_v1.json")
+V3 = load("ledger_events_v3.json")
+# Event types that did not exist yet when the v1 fixture was frozen.
+ADDED_AFTER_V1 = {"ContractChanged", "StatementIssued"}
 
 
-def test_the_v1_fixture_holds_every_event_type_as_version_1() -> None:
+def test_the_fixtures_together_hold_every_event_type() -> None:
+    assert {row["type"] for f in (V1, V3) for row in f["rows"]} == set(EVENT_TYPES)
+
+
+def test_the_v1_fixture_holds_every_event_type_of_its_day_as_version_1() -> None:
     rows = V1["rows"]
-    assert {row["type"] for row in rows} == set(EVENT_TYPES)
+    assert {row["type"] for row in rows} == set(EVENT_TYPES) - ADDED_AFTER_V1
     assert {row["schema_version"] for row in rows} == {1}
     assert [row["version"] for row in rows] == list(range(1, len(rows) + 1))
     # What version 2 of MailingDebited left out: v1 debits carry the whole quote.
@@ -70,4 +77,42 @@ def test_an_upcast_row_is_written_again_as_today_s_version(row: dict[str, Any]) 
     assert type_name == row["type"]
     assert from_row(type_name, version, payload) == event
     if version == 1:  # a type still at version 1 is written exactly as it was
+        assert payload == row["payload"]
+
+
+def _at(row: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(row["recorded_at"])
+
+
+def test_the_v3_stream_replays_to_the_account_it_described() -> None:
+    rows = V3["rows"]
+    debits = [r for r in rows if r["type"] == "MailingDebited"]
+    assert [r["schema_version"] for r in debits] == [2, 3]
+    events = [from_row(r["type"], r["schema_version"], r["payload"], _at(r)) for r in rows]
+    # The v2 debit did not record its send time; the v3 one did.
+    sent = [e.sent_at for e in events if isinstance(e, MailingDebited)]
+    assert sent == [None, datetime(2026, 11, 20, 23, 59, 30, tzinfo=UTC)]
+    state = replay(events)
+    assert state.balance == 10_000 - 525 - 1_050
+    assert state.contracts == {
+        "c1": Contract(
+            price_list_id="resale-newsletter",
+            plan_variant_id="basic_monthly",
+            starts_on=date(2026, 11, 10),
+            billing_anchor=date(2026, 11, 1),
+            billing_period="P1M",
+            booked={"seats": "2"},
+            first_starts_on=date(2026, 11, 10),
+        )
+    }
+    assert state.statements_through == {"c1": date(2026, 12, 1)}
+    assert state.version == len(rows)
+
+
+@pytest.mark.parametrize("row", V3["rows"], ids=lambda r: f"{r['version']}-{r['type']}")
+def test_a_v3_fixture_row_is_written_again_as_today_s_version(row: dict[str, Any]) -> None:
+    event = from_row(row["type"], row["schema_version"], row["payload"], _at(row))
+    type_name, version, payload = to_row(event, _at(row))
+    assert from_row(type_name, version, payload, _at(row)) == event
+    if version == row["schema_version"]:
         assert payload == row["payload"]

@@ -77,7 +77,7 @@ class PostgresEventStore:
                 StoredEvent(
                     originator_id=row[1],
                     originator_version=row[2],
-                    event=from_row(row[3], row[4], orjson.loads(row[5])),
+                    event=from_row(row[3], row[4], orjson.loads(row[5]), row[7]),
                     metadata=orjson.loads(row[6]),
                     recorded_at=row[7],
                     global_position=row[0],
@@ -96,7 +96,9 @@ class PostgresEventStore:
             for version, type_name, schema_version, payload, recorded_at in rows:
                 if recorded_at > at:
                     return events
-                events.append(from_row(type_name, schema_version, orjson.loads(payload)))
+                events.append(
+                    from_row(type_name, schema_version, orjson.loads(payload), recorded_at)
+                )
                 after_version = version
             if len(rows) < _UNTIL_PAGE:
                 return events
@@ -112,7 +114,7 @@ class PostgresEventStore:
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:
             return
-        rows = [to_row(e.event) for e in events]
+        rows = [to_row(e.event, e.recorded_at) for e in events]
         try:
             await self._connection.execute(
                 _APPEND,

@@ -7,7 +7,7 @@ the connection's `search_path` at a fresh schema and rebuild beside the live tab
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.domain import (
+    ContractChanged,
     CustomerAttached,
     MailingDebited,
     PartnerAccount,
@@ -22,6 +23,7 @@ from ledger.domain import (
     Record,
     RecordKind,
     Reservation,
+    StatementIssued,
     record_change,
 )
 from ledger.service_layer.ports import AccountChange
@@ -135,6 +137,64 @@ _CUSTOMERS = text(
     """
 )
 
+_USAGE = text(
+    """
+    INSERT INTO customer_usage_daily AS u
+        (partner_id, customer_id, day, mailings, recipients, credits)
+    SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:customers AS text[]),
+        CAST(:days AS date[]), CAST(:mailings AS bigint[]), CAST(:recipients AS bigint[]),
+        CAST(:credits AS bigint[]))
+    ON CONFLICT (partner_id, customer_id, day) DO UPDATE SET
+        mailings = u.mailings + EXCLUDED.mailings,
+        recipients = u.recipients + EXCLUDED.recipients,
+        credits = u.credits + EXCLUDED.credits
+    """
+)
+
+_CONTRACTS = text(
+    """
+    INSERT INTO customer_contracts
+        (partner_id, customer_id, starts_on, price_list_id, plan_variant_id, billing_anchor,
+         billing_period, booked, first_starts_on, changed_at)
+    SELECT p, c, s, l, v, a, b, booked::jsonb, f, t
+    FROM unnest(CAST(:partners AS text[]), CAST(:customers AS text[]),
+        CAST(:starts AS date[]), CAST(:lists AS text[]), CAST(:variants AS text[]),
+        CAST(:anchors AS date[]), CAST(:periods AS text[]), CAST(:booked AS text[]),
+        CAST(:firsts AS date[]), CAST(:times AS timestamptz[]))
+        AS x(p, c, s, l, v, a, b, booked, f, t)
+    ON CONFLICT (partner_id, customer_id, starts_on) DO UPDATE SET
+        price_list_id = EXCLUDED.price_list_id, plan_variant_id = EXCLUDED.plan_variant_id,
+        billing_anchor = EXCLUDED.billing_anchor, billing_period = EXCLUDED.billing_period,
+        booked = EXCLUDED.booked, first_starts_on = EXCLUDED.first_starts_on,
+        changed_at = EXCLUDED.changed_at
+    """
+)
+
+_STATEMENTS = text(
+    """
+    INSERT INTO statements
+        (partner_id, customer_id, period_start, period_end, price_list_id, price_list_version,
+         plan_variant_id, currency, total, total_minor, mailings, recipients, credits, quote,
+         issued_at)
+    SELECT p, c, s, e, l, lv, v, cur, tot, tm, m, r, cr, q::jsonb, t
+    FROM unnest(CAST(:partners AS text[]), CAST(:customers AS text[]),
+        CAST(:starts AS date[]), CAST(:ends AS date[]), CAST(:lists AS text[]),
+        CAST(:list_versions AS integer[]), CAST(:variants AS text[]),
+        CAST(:currencies AS text[]), CAST(:totals AS text[]), CAST(:totals_minor AS bigint[]),
+        CAST(:mailings AS bigint[]), CAST(:recipients AS bigint[]), CAST(:credits AS bigint[]),
+        CAST(:quotes AS text[]), CAST(:times AS timestamptz[]))
+        AS x(p, c, s, e, l, lv, v, cur, tot, tm, m, r, cr, q, t)
+    """
+)
+
+
+def usage_day(event: MailingDebited, recorded_at: datetime) -> date:
+    """The UTC day a debit's usage counts on: when the mailing went out, so a late event
+    lands on its own day. Debits stored before MailingDebited v3 did not record `sent_at`;
+    they count on the day they were recorded."""
+    return (event.sent_at or recorded_at).astimezone(UTC).date()
+
+
 _OPEN = {
     "reservation": text(
         """
@@ -204,6 +264,94 @@ class PostgresProjections:
         await self._partners(changes)
         await self._customers(changes)
         await self._records(changes)
+        await self._usage(changes)
+        await self._contracts(changes)
+        await self._statements(changes)
+
+    async def _usage(self, changes: Sequence[AccountChange]) -> None:
+        # Summed per day here first: a batch holds many debits of one customer and day, and
+        # one upsert may touch a row only once.
+        days: dict[tuple[str, str, date], list[int]] = {}
+        for change in changes:
+            partner_id = change.after.partner_id
+            for (_, event), at in zip(change.events, change.times, strict=True):
+                if isinstance(event, MailingDebited):
+                    key = (partner_id, event.customer_id, usage_day(event, at))
+                    sums = days.setdefault(key, [0, 0, 0])
+                    sums[0] += 1
+                    sums[1] += event.recipients
+                    sums[2] += event.credits
+        if not days:
+            return
+        await self._connection.execute(
+            _USAGE,
+            {
+                "partners": [k[0] for k in days],
+                "customers": [k[1] for k in days],
+                "days": [k[2] for k in days],
+                "mailings": [v[0] for v in days.values()],
+                "recipients": [v[1] for v in days.values()],
+                "credits": [v[2] for v in days.values()],
+            },
+        )
+
+    async def _contracts(self, changes: Sequence[AccountChange]) -> None:
+        rows: dict[tuple[str, str, date], tuple[ContractChanged, date, datetime]] = {}
+        for change in changes:
+            for (_, event), state, at in zip(
+                change.events, change.states, change.times, strict=True
+            ):
+                if isinstance(event, ContractChanged):
+                    first = state.contracts[event.customer_id].first_starts_on
+                    key = (state.partner_id, event.customer_id, event.starts_on)
+                    rows[key] = (event, first, at)  # the last change of a day wins
+        if not rows:
+            return
+        await self._connection.execute(
+            _CONTRACTS,
+            {
+                "partners": [k[0] for k in rows],
+                "customers": [k[1] for k in rows],
+                "starts": [k[2] for k in rows],
+                "lists": [e.price_list_id for e, _, _ in rows.values()],
+                "variants": [e.plan_variant_id for e, _, _ in rows.values()],
+                "anchors": [e.billing_anchor for e, _, _ in rows.values()],
+                "periods": [e.billing_period for e, _, _ in rows.values()],
+                "booked": [orjson.dumps(dict(e.booked)).decode() for e, _, _ in rows.values()],
+                "firsts": [f for _, f, _ in rows.values()],
+                "times": [t for _, _, t in rows.values()],
+            },
+        )
+
+    async def _statements(self, changes: Sequence[AccountChange]) -> None:
+        rows = [
+            (change.after.partner_id, event, at)
+            for change in changes
+            for (_, event), at in zip(change.events, change.times, strict=True)
+            if isinstance(event, StatementIssued)
+        ]
+        if not rows:
+            return
+        await self._connection.execute(
+            _STATEMENTS,
+            {
+                "partners": [p for p, _, _ in rows],
+                "customers": [e.customer_id for _, e, _ in rows],
+                "starts": [e.period_start for _, e, _ in rows],
+                "ends": [e.period_end for _, e, _ in rows],
+                "lists": [e.price_list_id for _, e, _ in rows],
+                "list_versions": [e.price_list_version for _, e, _ in rows],
+                "variants": [e.plan_variant_id for _, e, _ in rows],
+                "currencies": [e.currency for _, e, _ in rows],
+                "totals": [e.total for _, e, _ in rows],
+                "totals_minor": [e.total_minor for _, e, _ in rows],
+                "mailings": [e.mailings for _, e, _ in rows],
+                "recipients": [e.recipients for _, e, _ in rows],
+                "credits": [e.credits for _, e, _ in rows],
+                "quotes": [orjson.dumps(dict(e.quote)).decode() for _, e, _ in rows],
+                "times": [t for _, _, t in rows],
+            },
+        )
 
     async def _history(self, changes: Sequence[AccountChange]) -> None:
         rows = [row for change in changes for row in history_rows(change)]

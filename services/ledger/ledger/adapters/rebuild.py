@@ -38,6 +38,9 @@ _KEYS = {
     "reservations": "partner_id, reservation_id",
     "purchases": "partner_id, purchase_id",
     "charges": "partner_id, charge_id",
+    "customer_usage_daily": "partner_id, customer_id, day",
+    "customer_contracts": "partner_id, customer_id, starts_on",
+    "statements": "partner_id, customer_id, period_start",
 }
 PROJECTION_TABLES = tuple(_KEYS)
 REBUILT_TABLES = (*PROJECTION_TABLES, "snapshots")
@@ -163,7 +166,7 @@ async def _fold(
                     events, states, times = [], [], []
                 current, state, before = partner_id, None, None
                 partners += 1
-            event = from_row(type_name, schema_version, orjson.loads(payload))
+            event = from_row(type_name, schema_version, orjson.loads(payload), at)
             state = apply(state, event)
             events.append((version, event))
             states.append(state)
@@ -238,12 +241,24 @@ async def rebuild_in_place(
 
 async def needs_backfill(engine: AsyncEngine) -> bool:
     """Events but no partner rows: a database written before the read models of migration
-    0003 existed (False before that migration, and for an empty ledger)."""
+    0003 existed; or debits but no usage rows: one written before migration 0005 (False
+    before those migrations, and for an empty ledger)."""
     async with engine.connect() as connection:
         if (await connection.execute(text("SELECT to_regclass('partners')"))).scalar() is None:
             return False
         found = await connection.execute(
             text("SELECT EXISTS (SELECT FROM events) AND NOT EXISTS (SELECT FROM partners)")
+        )
+        if found.scalar_one():
+            return True
+        usage = await connection.execute(text("SELECT to_regclass('customer_usage_daily')"))
+        if usage.scalar() is None:
+            return False
+        found = await connection.execute(
+            text(
+                "SELECT EXISTS (SELECT FROM events WHERE type = 'MailingDebited')"
+                " AND NOT EXISTS (SELECT FROM customer_usage_daily)"
+            )
         )
         return bool(found.scalar_one())
 

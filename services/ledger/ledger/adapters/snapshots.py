@@ -9,17 +9,18 @@ raise ``STATE_SCHEMA_VERSION`` and ``ops replay --rebuild-snapshots`` writes new
 """
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.domain import Charge, PartnerAccount, Purchase, Reservation
+from ledger.domain import Charge, Contract, PartnerAccount, Purchase, Reservation
 from ledger.service_layer.ports import Snapshot
 
-STATE_SCHEMA_VERSION = 1
+# 2: resale contracts and the statements issued (`contracts`, `statements_through`).
+STATE_SCHEMA_VERSION = 2
 
 
 def _time(value: datetime | None) -> str | None:
@@ -72,6 +73,19 @@ def state_to_json(state: PartnerAccount) -> dict[str, Any]:
             for cid, c in state.charges_in_flight.items()
         },
         "payment_method": dict(state.payment_method) if state.payment_method else None,
+        "contracts": {
+            cid: {
+                "price_list_id": c.price_list_id,
+                "plan_variant_id": c.plan_variant_id,
+                "starts_on": c.starts_on.isoformat(),
+                "billing_anchor": c.billing_anchor.isoformat(),
+                "billing_period": c.billing_period,
+                "booked": dict(c.booked),
+                "first_starts_on": c.first_starts_on.isoformat(),
+            }
+            for cid, c in state.contracts.items()
+        },
+        "statements_through": {cid: d.isoformat() for cid, d in state.statements_through.items()},
         "version": state.version,
     }
 
@@ -93,6 +107,18 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
     charges = {
         cid: Charge(credits=c["credits"], amount_minor=c["amount_minor"])
         for cid, c in data["charges_in_flight"].items()
+    }
+    contracts = {
+        cid: Contract(
+            price_list_id=c["price_list_id"],
+            plan_variant_id=c["plan_variant_id"],
+            starts_on=date.fromisoformat(c["starts_on"]),
+            billing_anchor=date.fromisoformat(c["billing_anchor"]),
+            billing_period=c["billing_period"],
+            booked=dict(c["booked"]),
+            first_starts_on=date.fromisoformat(c["first_starts_on"]),
+        )
+        for cid, c in data["contracts"].items()
     }
     return PartnerAccount(
         partner_id=data["partner_id"],
@@ -121,6 +147,10 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
         uncharged_mailing_ids=tuple(data["uncharged_mailing_ids"]),
         charges_in_flight=charges,
         payment_method=data["payment_method"],
+        contracts=contracts,
+        statements_through={
+            cid: date.fromisoformat(d) for cid, d in data["statements_through"].items()
+        },
         version=data["version"],
     )
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ledger.api import customer_billing
 from ledger.api.auth import authenticate
 from ledger.api.routes import router
 from ledger.bootstrap import bootstrap
@@ -43,7 +44,8 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="mailbill ledger",
         version="1.0.0",
-        summary="Partner credit accounts: balances, history, billing settings, purchases, holds.",
+        summary="Partner credit accounts: balances, history, billing settings, purchases, holds;"
+        " customers' usage, resale contracts and statements.",
         lifespan=lifespan,
     )
     app.state.container = container
@@ -91,6 +93,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app.add_exception_handler(IdempotencyConflict, on_idempotency_conflict)
     app.add_exception_handler(AccountBusy, on_account_busy)
     app.include_router(router)
+    app.include_router(customer_billing.router)
     document_problems(app, problems_of_operation)
     return app
 

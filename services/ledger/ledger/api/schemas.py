@@ -1,5 +1,6 @@
 """Request and response bodies of the ledger API (credits whole, money in minor units)."""
 
+from datetime import date as date_
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -125,3 +126,111 @@ class EventPage(BaseModel):
     partner_id: str
     events: list[HistoryEvent]
     next_after: int | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
+# --- usage, contracts, statements -----------------------------------------------------------
+
+Quantity = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{1,18}(\.[0-9]{1,18})?$",
+        description='A booked quantity as a decimal string ("3", "2.5").',
+        examples=["3"],
+    ),
+]
+
+
+class UsageDay(BaseModel):
+    date: date_
+    mailings: int
+    recipients: int
+    credits: int
+
+
+class CustomerUsageReport(BaseModel):
+    """A customer's usage over `[from, to)`, per UTC day of the mailings' `sent_at`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    partner_id: str
+    customer_id: str
+    from_: date_ = Field(alias="from")
+    to: date_ = Field(description="Exclusive.")
+    mailings: int
+    recipients: int
+    credits: int
+    days: list[UsageDay] = Field(description="Days with usage only, in order.")
+
+
+class CustomerUsageRow(BaseModel):
+    customer_id: str
+    name: str
+    mailings: int
+    recipients: int
+    credits: int
+
+
+class PartnerUsageReport(BaseModel):
+    """Every customer's usage totals over `[from, to)` (zero without usage)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    partner_id: str
+    from_: date_ = Field(alias="from")
+    to: date_ = Field(description="Exclusive.")
+    customers: list[CustomerUsageRow]
+
+
+class ContractTerms(Strict):
+    price_list_id: Identifier = Field(description="One of the partner's own (resale) price lists")
+    plan_variant_id: str = Field(min_length=1, max_length=200)
+    starts_on: date_ = Field(description="The day these terms take effect")
+    billing_anchor: date_ | None = Field(
+        None,
+        description="Start of the billing cycles; default: the first day of the month of"
+        " starts_on (calendar months for monthly plans)",
+    )
+    booked: dict[str, Quantity] = Field(
+        default_factory=dict, description="Booked quantity per recurring component"
+    )
+
+
+class ContractChange(BaseModel):
+    price_list_id: str
+    plan_variant_id: str
+    starts_on: date_
+    billing_anchor: date_
+    billing_period: str = Field(description="The plan variant's, when the terms were agreed")
+    booked: dict[str, str]
+
+
+class ContractView(BaseModel):
+    """The terms in effect now (the latest change) and every change before."""
+
+    partner_id: str
+    customer_id: str
+    price_list_id: str
+    plan_variant_id: str
+    starts_on: date_
+    billing_anchor: date_
+    billing_period: str
+    booked: dict[str, str]
+    first_starts_on: date_ = Field(description="The first contract's start (its setup fee)")
+    changes: list[ContractChange]
+
+
+class UsageTotals(BaseModel):
+    mailings: int
+    recipients: int
+    credits: int = Field(description="What the same mailings cost the partner in credits")
+
+
+class StatementView(BaseModel):
+    """The pricing service's quote of the period, unchanged, and the usage it priced."""
+
+    partner_id: str
+    customer_id: str
+    period_start: date_ = Field(description="The first day billed (not before the contract)")
+    period_end: date_ = Field(description="Exclusive")
+    quote: dict[str, Any] = Field(description="`POST /v1/quotes` of the pricing service")
+    usage: UsageTotals

@@ -197,3 +197,23 @@ class PaymentResultConflict(Conflict):
         self.payment_id = payment_id
         self.status = status
         self.result = result
+
+
+class NoContract(NotFound):
+    code = "no_contract"
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id!r} has no contract")
+        self.customer_id = customer_id
+
+
+class ContractConflict(Conflict):
+    """A contract change that would rewrite terms already in effect or already invoiced."""
+
+    code = "contract_conflict"
+
+
+class StatementConflict(Conflict):
+    """A statement period that overlaps one issued already."""
+
+    code = "statement_conflict"

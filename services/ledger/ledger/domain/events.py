@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 BillingMode = Literal["prepaid", "on_demand"]
 Locale = Literal["de", "en"]
@@ -66,6 +66,10 @@ class MailingDebited:
     added to what is waiting to be charged.
     A hold was used iff ``captured_credits + released_credits > 0``: it is then closed,
     ``captured_credits`` (at most the hold) came out of it and ``released_credits`` went back.
+    ``sent_at``: when the mailing went out, to the second (its usage counts on that UTC
+    day); ``None`` for
+    debits stored before schema version 3, which did not record it: readers then take the
+    time the event was recorded.
     """
 
     mailing_id: str
@@ -78,6 +82,7 @@ class MailingDebited:
     captured_credits: int
     released_credits: int
     charge_minor: int | None
+    sent_at: datetime | None
 
     @property
     def hold_used(self) -> bool:
@@ -242,6 +247,49 @@ class DebtSettled:
     reference: str | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContractChanged:
+    """A customer's resale contract, complete (not a diff), in effect from ``starts_on``.
+
+    The terms name a plan variant of one of the partner's own price lists in the pricing
+    service; ``billing_period`` is that variant's (ISO 8601, e.g. ``P1M``) when the contract
+    was agreed, ``billing_anchor`` places its billing cycles, ``booked`` holds the booked
+    quantities of recurring components as decimal strings.
+    """
+
+    customer_id: str
+    price_list_id: str
+    plan_variant_id: str
+    starts_on: date
+    billing_anchor: date
+    billing_period: str
+    booked: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementIssued:
+    """The statement a partner invoices a customer from, for ``[period_start, period_end)``.
+
+    ``quote`` is the pricing service's quote as it answered (so the statement can be shown
+    again exactly, whatever later price list versions say); ``mailings``, ``recipients`` and
+    ``credits`` are the customer's usage of the period as the ledger recorded it.
+    """
+
+    customer_id: str
+    period_start: date
+    period_end: date
+    price_list_id: str
+    price_list_version: int
+    plan_variant_id: str
+    currency: str
+    total: str
+    total_minor: int
+    mailings: int
+    recipients: int
+    credits: int
+    quote: Mapping[str, Any]
+
+
 Event = (
     PartnerRegistered
     | CustomerAttached
@@ -266,4 +314,6 @@ Event = (
     | ChargeReturned
     | DebtRecorded
     | DebtSettled
+    | ContractChanged
+    | StatementIssued
 )

@@ -21,17 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar, assert_never
 
 from . import policies
 from .errors import (
     AutoPurchaseNotAllowed,
+    ContractConflict,
     CorruptStream,
     CustomerAlreadyAttached,
     InsufficientCredits,
     InvalidCommand,
     LedgerError,
+    NoContract,
     NotFound,
     PartnerAlreadyRegistered,
     PartnerInDebt,
@@ -41,6 +43,7 @@ from .errors import (
     PurchaseConflict,
     ReservationConflict,
     ReservationNotActive,
+    StatementConflict,
     UnknownCharge,
     UnknownCustomer,
     UnknownPurchase,
@@ -55,6 +58,7 @@ from .events import (
     ChargeRequested,
     ChargeReturned,
     ChargeSucceeded,
+    ContractChanged,
     CreditsAdjusted,
     CreditsGranted,
     CreditsReserved,
@@ -76,6 +80,7 @@ from .events import (
     ReservationExpired,
     ReservationReleased,
     SettledBy,
+    StatementIssued,
 )
 from .policies import DEFAULT_MINIMUM_CHARGE_MINOR, PaymentResult, PaymentStatus
 
@@ -113,6 +118,21 @@ class Charge:
     credits: int
     amount_minor: int
     status: PaymentStatus = "requested"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contract:
+    """A customer's resale contract as it stands (the terms of its latest change), and
+    ``first_starts_on``: when the customer's first contract started (its first invoice holds
+    the setup fee; later changes are plan changes, which never do)."""
+
+    price_list_id: str
+    plan_variant_id: str
+    starts_on: date
+    billing_anchor: date
+    billing_period: str
+    booked: Mapping[str, str]
+    first_starts_on: date
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +175,10 @@ class PartnerAccount:
     uncharged_mailing_ids: tuple[str, ...] = ()
     charges_in_flight: Mapping[str, Charge] = field(default_factory=dict)
     payment_method: PaymentMethod | None = None
+    contracts: Mapping[str, Contract] = field(default_factory=dict)
+    # Per customer, the end of the last statement issued: statements go forward, so one date
+    # per customer answers "issued already?" without keeping every statement in the state.
+    statements_through: Mapping[str, date] = field(default_factory=dict)
     version: int = 0
 
     @property
@@ -476,6 +500,8 @@ def debit_mailing(
             captured_credits=captured,
             released_credits=released,
             charge_minor=charge_minor,
+            # To the second: enough for the day its usage counts on, and it keeps debits small.
+            sent_at=now.replace(microsecond=0),
         )
     )
     after = _fold(account, events)
@@ -924,6 +950,152 @@ def settle_debt(
     ]
 
 
+# --- resale contracts and statements ---------------------------------------------------------
+
+
+def change_contract(
+    state: PartnerAccount | None,
+    *,
+    customer_id: str,
+    price_list_id: str,
+    plan_variant_id: str,
+    starts_on: date,
+    billing_anchor: date,
+    billing_period: str,
+    booked: Mapping[str, str],
+) -> list[Event]:
+    """Put a customer on a plan variant of the partner's own price list from ``starts_on``.
+
+    The caller has checked the price list, variant and booked components with the pricing
+    service. Changes go forward: a change may not start before the terms in effect (they may
+    have been invoiced from) nor inside a period a statement was issued for. The same terms
+    from the same day again change nothing.
+    """
+    account = _registered(state)
+    for value, label in (
+        (customer_id, "customer_id"),
+        (price_list_id, "price_list_id"),
+        (plan_variant_id, "plan_variant_id"),
+        (billing_period, "billing_period"),
+    ):
+        _text(value, label)
+    if customer_id not in account.customers:
+        raise UnknownCustomer(customer_id)
+    for component, quantity in booked.items():
+        _text(component, "booked component")
+        _text(quantity, f"booked quantity of {component}")
+    current = account.contracts.get(customer_id)
+    if current is not None:
+        wanted = (price_list_id, plan_variant_id, starts_on, billing_anchor, dict(booked))
+        held = (
+            current.price_list_id,
+            current.plan_variant_id,
+            current.starts_on,
+            current.billing_anchor,
+            dict(current.booked),
+        )
+        if wanted == held and billing_period == current.billing_period:
+            return []
+        if starts_on < current.starts_on:
+            raise ContractConflict(
+                f"the contract of {customer_id!r} has terms in effect from"
+                f" {current.starts_on.isoformat()}; a change must start on or after that day"
+            )
+    issued = account.statements_through.get(customer_id)
+    if issued is not None and starts_on < issued:
+        raise ContractConflict(
+            f"statements of {customer_id!r} were issued up to {issued.isoformat()}; a change"
+            " must start on or after that day"
+        )
+    return [
+        ContractChanged(
+            customer_id=customer_id,
+            price_list_id=price_list_id,
+            plan_variant_id=plan_variant_id,
+            starts_on=starts_on,
+            billing_anchor=billing_anchor,
+            billing_period=billing_period,
+            booked=dict(booked),
+        )
+    ]
+
+
+def issue_statement(
+    state: PartnerAccount | None,
+    *,
+    customer_id: str,
+    period_start: date,
+    period_end: date,
+    price_list_id: str,
+    price_list_version: int,
+    plan_variant_id: str,
+    currency: str,
+    total: str,
+    total_minor: int,
+    mailings: int,
+    recipients: int,
+    credits: int,
+    quote: Mapping[str, Any],
+) -> list[Event]:
+    """Record the statement of ``[period_start, period_end)`` once.
+
+    A period that ends at or before the last issued one was issued already: nothing changes
+    (a second statement run issues nothing). One that overlaps it is a conflict.
+    """
+    account = _registered(state)
+    if customer_id not in account.customers:
+        raise UnknownCustomer(customer_id)
+    if customer_id not in account.contracts:
+        raise NoContract(customer_id)
+    _require(period_start < period_end, "period_end must be after period_start")
+    for value, label in (
+        (mailings, "mailings"),
+        (recipients, "recipients"),
+        (credits, "credits"),
+        (total_minor, "total_minor"),
+    ):
+        _non_negative(value, label)
+    issued = account.statements_through.get(customer_id)
+    if issued is not None and period_end <= issued:
+        return []
+    if issued is not None and period_start < issued:
+        raise StatementConflict(
+            f"a statement of {customer_id!r} up to {issued.isoformat()} was issued already;"
+            f" {period_start.isoformat()}..{period_end.isoformat()} overlaps it"
+        )
+    return [
+        StatementIssued(
+            customer_id=customer_id,
+            period_start=period_start,
+            period_end=period_end,
+            price_list_id=price_list_id,
+            price_list_version=price_list_version,
+            plan_variant_id=plan_variant_id,
+            currency=currency,
+            total=total,
+            total_minor=total_minor,
+            mailings=mailings,
+            recipients=recipients,
+            credits=credits,
+            quote=dict(quote),
+        )
+    ]
+
+
+def _apply_contract(state: PartnerAccount, e: ContractChanged) -> PartnerAccount:
+    current = state.contracts.get(e.customer_id)
+    contract = Contract(
+        price_list_id=e.price_list_id,
+        plan_variant_id=e.plan_variant_id,
+        starts_on=e.starts_on,
+        billing_anchor=e.billing_anchor,
+        billing_period=e.billing_period,
+        booked=dict(e.booked),
+        first_starts_on=e.starts_on if current is None else current.first_starts_on,
+    )
+    return _evolve(state, contracts={**state.contracts, e.customer_id: contract})
+
+
 # --- apply -----------------------------------------------------------------------------------
 
 _T = TypeVar("_T", Reservation, Purchase, Charge)
@@ -1093,6 +1265,12 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
                 state,
                 debt_credits=state.debt_credits - event.credits,
                 debt_minor=state.debt_minor - event.amount_minor,
+            )
+        case ContractChanged():
+            return _apply_contract(state, event)
+        case StatementIssued(customer_id=cid):
+            return _evolve(
+                state, statements_through={**state.statements_through, cid: event.period_end}
             )
         case _:
             assert_never(event)

@@ -7,9 +7,9 @@ the events the domain decides. ``execute`` runs any command in one unit of work 
 the answer of an idempotent request.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ledger.domain import (
@@ -27,8 +27,10 @@ from ledger.domain import (
     adjust_credits,
     attach_customer,
     change_billing,
+    change_contract,
     expire_reservations,
     grant_credits,
+    issue_statement,
     register_partner,
     release,
     replay,
@@ -141,6 +143,34 @@ class ExpireReservations:
     partner_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeContract:
+    """Put a customer on a plan variant (checked with the pricing service by the caller)."""
+
+    partner_id: str
+    customer_id: str
+    price_list_id: str
+    plan_variant_id: str
+    starts_on: date
+    billing_anchor: date
+    billing_period: str
+    booked: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueStatement:
+    """Record a priced statement once (``quote`` as the pricing service answered)."""
+
+    partner_id: str
+    customer_id: str
+    period_start: date
+    period_end: date
+    quote: Mapping[str, Any]
+    mailings: int
+    recipients: int
+    credits: int
+
+
 AccountCommand = (
     RegisterPartner
     | AttachCustomer
@@ -152,6 +182,8 @@ AccountCommand = (
     | AdjustCredits
     | SettleDebt
     | ExpireReservations
+    | ChangeContract
+    | IssueStatement
 )
 
 
@@ -269,6 +301,43 @@ def _expire(
     return expire_reservations(state, now) if state is not None else []
 
 
+def _contract(
+    c: ChangeContract, state: PartnerAccount | None, _: Record | None, __: datetime
+) -> list[Event]:
+    return change_contract(
+        state,
+        customer_id=c.customer_id,
+        price_list_id=c.price_list_id,
+        plan_variant_id=c.plan_variant_id,
+        starts_on=c.starts_on,
+        billing_anchor=c.billing_anchor,
+        billing_period=c.billing_period,
+        booked=c.booked,
+    )
+
+
+def _statement(
+    c: IssueStatement, state: PartnerAccount | None, _: Record | None, __: datetime
+) -> list[Event]:
+    quote = c.quote
+    return issue_statement(
+        state,
+        customer_id=c.customer_id,
+        period_start=c.period_start,
+        period_end=c.period_end,
+        price_list_id=str(quote["price_list_id"]),
+        price_list_version=int(quote["price_list_version"]),
+        plan_variant_id=str(quote["plan_variant_id"]),
+        currency=str(quote["currency"]),
+        total=str(quote["total"]),
+        total_minor=int(quote["total_minor"]),
+        mailings=c.mailings,
+        recipients=c.recipients,
+        credits=c.credits,
+        quote=quote,
+    )
+
+
 Handler = Callable[[Any, PartnerAccount | None, Record | None, datetime], list[Event]]
 
 HANDLERS: dict[type[Any], Handler] = {
@@ -282,6 +351,8 @@ HANDLERS: dict[type[Any], Handler] = {
     AdjustCredits: _adjust,
     SettleDebt: _settle,
     ExpireReservations: _expire,
+    ChangeContract: _contract,
+    IssueStatement: _statement,
 }
 
 

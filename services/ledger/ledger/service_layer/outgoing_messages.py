@@ -16,6 +16,7 @@ from ledger.domain import (
     PurchaseFailed,
     PurchaseRequested,
     ReservationExpired,
+    StatementIssued,
 )
 from shared.envelope import CloudEvent
 from shared.messaging.outbox import OutgoingMessage, outgoing
@@ -29,6 +30,7 @@ MESSAGE_EVENTS = (
     ReservationExpired,
     AutoPurchaseSuspended,
     PurchaseFailed,
+    StatementIssued,
 )
 
 
@@ -91,6 +93,24 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "retryable": event.retryable,
                 "locale": account.locale,
                 "occurred_at": at,
+            }
+        case StatementIssued():
+            return "ledger.statement_issued", {
+                "partner_id": partner,
+                "customer_id": event.customer_id,
+                "period_start": event.period_start.isoformat(),
+                "period_end": event.period_end.isoformat(),
+                "price_list_id": event.price_list_id,
+                "price_list_version": event.price_list_version,
+                "plan_variant_id": event.plan_variant_id,
+                "currency": event.currency,
+                "total": event.total,
+                "total_minor": event.total_minor,
+                "mailings": event.mailings,
+                "recipients": event.recipients,
+                "credits": event.credits,
+                "locale": account.locale,
+                "issued_at": at,
             }
     return None
 

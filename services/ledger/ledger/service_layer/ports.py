@@ -225,3 +225,40 @@ class Pricing(Protocol):
     async def quote_batch(self, items: Sequence[QuoteItem]) -> list[PricedItem | RejectedItem]:
         """One result per item, in the same order."""
         ...
+
+
+# --- plan variants and quotes (customers' statements) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVersion:
+    """What the ledger needs of a price list version to contract and bill a customer."""
+
+    price_list_id: str
+    version: int
+    currency: str
+    billing_periods: Mapping[str, str]  # plan variant id -> billing period (ISO 8601)
+    recurring_components: frozenset[str]
+    metered_components: frozenset[str]
+
+
+class PricingRefused(Exception):
+    """The pricing service refused the request for good; ``field`` is the JSON path at fault
+    in the pricing service's terms (``$.price_list_id``, ``$.booked.seats``, ...)."""
+
+    def __init__(self, status: int, field: str | None, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.field = field
+        self.detail = detail
+
+
+class PlanPricing(Protocol):
+    async def version_at(self, price_list_id: str, at: datetime) -> PlanVersion:
+        """The version of a price list in effect at ``at``; ``PricingRefused`` (404) when
+        there is no such list or no version yet, ``PricingUnavailable`` when down."""
+        ...
+
+    async def quote(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v1/quotes`` as the pricing service answers it (``PricingRefused`` on 4xx)."""
+        ...

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ledger.adapters.stored_events import from_row, to_row
+from ledger.adapters.stored_events import event_to_dict, from_row
 from ledger.adapters.views.reads import ReadPool
 
 
@@ -45,7 +45,7 @@ async def history_page(
             global_position=row[1],
             type=row[2],
             recorded_at=row[3],
-            payload=to_row(from_row(row[2], row[6], orjson.loads(row[4])))[2],
+            payload=event_to_dict(from_row(row[2], row[6], orjson.loads(row[4]), row[3]))[1],
             metadata=orjson.loads(row[5]),
         )
         for row in rows
