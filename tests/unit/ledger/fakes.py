@@ -304,7 +304,7 @@ class FakeEventStore:
             events.append(stored.event)
         return events
 
-    async def wait_for_writers(self, originator_id: str) -> None:
+    async def wait_for_writers(self, originator_ids: Sequence[str]) -> None:
         """One process, one event loop: nothing to queue behind here."""
 
     async def append(self, events: Sequence[StoredEvent]) -> None:

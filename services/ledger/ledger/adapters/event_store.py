@@ -56,7 +56,14 @@ _APPEND = text(
 )
 
 
-_WRITER_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended('stream:' || :id, 0))")
+# One transaction-scoped lock per stream, taken in id order, so two writers that need several
+# streams (two consumer batches) cannot wait for each other in a circle.
+_WRITER_LOCKS = text(
+    """
+    SELECT count(pg_advisory_xact_lock(hashtextextended('stream:' || id, 0)))
+    FROM (SELECT DISTINCT id FROM unnest(CAST(:ids AS text[])) AS t(id) ORDER BY id) AS streams
+    """
+)
 
 
 class PostgresEventStore:
@@ -103,13 +110,15 @@ class PostgresEventStore:
             if len(rows) < _UNTIL_PAGE:
                 return events
 
-    async def wait_for_writers(self, originator_id: str) -> None:
-        """Queue behind the other API commands on this stream until this transaction ends.
+    async def wait_for_writers(self, originator_ids: Sequence[str]) -> None:
+        """Queue behind every other writer of these streams until this transaction ends.
 
-        Without it, many concurrent commands on one partner load the same version and all but
-        one lose the append; they would retry into each other until some gave up.
+        Without it, concurrent writers of one partner (API commands, the consumers' batches)
+        load the same version and all but one lose the append; they would retry into each
+        other, a batch of a thousand mailings losing to every small command meanwhile.
         """
-        await self._connection.execute(_WRITER_LOCK, {"id": originator_id})
+        if originator_ids:
+            await self._connection.execute(_WRITER_LOCKS, {"ids": sorted(set(originator_ids))})
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
         if not events:

@@ -79,7 +79,7 @@ async def _attempt(
 ) -> tuple[int, dict[str, Any]]:
     async with unit_of_work() as uow:
         # API commands on one account queue up instead of racing each other into retries.
-        await uow.events.wait_for_writers(command.partner_id)
+        await uow.events.wait_for_writers([command.partner_id])
         if command.idempotency is not None:
             stored = await uow.idempotency_keys.find(
                 command.idempotency.scope, command.idempotency.key

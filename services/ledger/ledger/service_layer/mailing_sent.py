@@ -117,6 +117,8 @@ class MailingSentHandler:
                 unique.append(mailing)
         duplicates = len(mailings) - len(unique)
 
+        # The batch waits for the API commands on its partners instead of losing to them.
+        await uow.events.wait_for_writers([m.partner_id for m in unique])
         accounts = await load_accounts(uow, (m.partner_id for m in unique), cache)
         already = await uow.projections.mailings_already_debited(
             [(m.partner_id, m.mailing_id) for m in unique]

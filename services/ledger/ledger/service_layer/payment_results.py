@@ -82,7 +82,9 @@ class PaymentResultHandler:
         now = datetime.now(UTC)
         batch = await read_new_events(uow.inbox, self.topic, records, PAYMENT_RESULTS.message_types)
         dead = batch.dead_letters
-        accounts = await load_accounts(uow, (e.data["partner_id"] for _, e in batch.new), cache)
+        partner_ids = [e.data["partner_id"] for _, e in batch.new]
+        await uow.events.wait_for_writers(partner_ids)
+        accounts = await load_accounts(uow, partner_ids, cache)
         known = await _records_of(uow, [e.data for _, e in batch.new])
         changes = ChangeSet(accounts, now)
         applied = 0

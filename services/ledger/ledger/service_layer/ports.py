@@ -46,8 +46,8 @@ class EventStore(Protocol):
         """Append new events; ``ConcurrencyConflict`` when a version is taken already."""
         ...
 
-    async def wait_for_writers(self, originator_id: str) -> None:
-        """Queue behind other commands on this stream until the unit of work ends."""
+    async def wait_for_writers(self, originator_ids: Sequence[str]) -> None:
+        """Queue behind every other writer of these streams until the unit of work ends."""
         ...
 
 
