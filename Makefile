@@ -94,4 +94,4 @@ bench-replay: migrate ## Replay and audit-verify benchmark: events/s of `ops rep
 
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
-	$(PY) -m ledger.demo
+	$(PY) -m devtools.demo

@@ -1,7 +1,7 @@
 """Settings of the payment worker, its webhook server and the notifier.
 
 Every setting is an environment variable `PAYMENTS_<NAME>` with a default that works against the
-local stack (`make up`) and the local Stripe API server (`payments.testing.stripe_server`).
+local stack (`make up`) and the local Stripe API server (`devtools.stripe_server`).
 """
 
 from typing import ClassVar, Self

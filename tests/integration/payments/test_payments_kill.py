@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.testing.stripe_server import LocalStripe
+from devtools.stripe_server import LocalStripe
 from tests.integration.conftest import KAFKA
 from tests.integration.payments.conftest import (
     STRIPE_KEY,

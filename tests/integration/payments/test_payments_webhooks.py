@@ -16,13 +16,13 @@ import stripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.stripe_server import LocalStripe
 from payments.adapters import attempts
 from payments.api.app import create_app
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest
 from payments.gateways.stripe_gateway import StripeGateway
 from payments.settings import PaymentsSettings
-from payments.testing.stripe_server import LocalStripe
 from payments.worker import PaymentDriver
 from tests.integration.conftest import free_port, serve_in_background
 from tests.integration.payments.conftest import (

@@ -11,12 +11,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fake_gateway import FakeGateway
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest, idempotency_key
 from payments.entrypoints import run_worker
 from payments.gateways import GatewayUnavailable
 from payments.settings import PaymentsSettings
-from payments.testing.fake_gateway import FakeGateway
 from shared.codec import encode
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.payments.conftest import (
