@@ -82,10 +82,6 @@ class PaymentsSettings(BaseSettings):
     notify_brand: str = "mailbill"
     notifier_group: str = "payments-notifier"
 
-    # Test hook (documented in docs/payments.md): after the gateway answered and before the
-    # answer is recorded, create this file and hang, so a test can SIGKILL the worker there.
-    test_hold_after_gateway: str | None = None
-
     # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
         "stripe_api_key",

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.stripe_server import LocalStripe
-from payments.gateways.stripe_gateway import create_client
+from payments.adapters.stripe_gateway import create_client
 from payments.migrations import MIGRATIONS_DIR
 from shared.codec import decode, encode
 from shared.database import create_engine
