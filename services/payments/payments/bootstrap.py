@@ -2,15 +2,17 @@
 the SEPA commands all get their engine, Stripe client, gateways and mail sender from here; tests
 pass their own gateways, mail sender or a fault injector."""
 
+from __future__ import annotations
+
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from stripe import HTTPXClient, StripeClient
 
+from payments.adapters.consumers import UseCaseConsumer
 from payments.adapters.locks import PostgresAttemptLocks
 from payments.adapters.sepa_file import Batch, SepaFileGateway, build_batch
 from payments.adapters.sepa_xml import Creditor, parse_bank_file
@@ -22,7 +24,6 @@ from payments.adapters.stripe_gateway import (
     verify_webhook,
 )
 from payments.adapters.unit_of_work import unit_of_work
-from payments.consumers import UseCaseConsumer
 from payments.domain.outcomes import AttemptStatus
 from payments.service_layer.bank_files import apply_bank_entries
 from payments.service_layer.charging import PaymentDriver, RecordRequests
@@ -30,6 +31,9 @@ from payments.service_layer.ports import FaultInjector, Gateway, MailSender, Uni
 from payments.service_layer.reminders import RecordNotifications, ReminderSender
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def sepa_countries(settings: PaymentsSettings) -> frozenset[str]:
