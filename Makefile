@@ -99,4 +99,4 @@ soak: migrate ## Fault soak: seeded traffic while processes, Kafka and PostgreSQ
 
 .PHONY: demo
 demo: venv ## With `make run` going: simulate a mailing platform and watch balances live
-	$(PY) -m ledger.demo
+	$(PY) -m devtools.demo

@@ -638,7 +638,7 @@ class Soak:
         }
         system = self.system = System(self.env, self.log_dir, self.started)
         stripe_server = system.start(
-            "stripe", "payments.testing.stripe_server", "--port", str(ports["stripe"])
+            "stripe", "devtools.stripe_server", "--port", str(ports["stripe"])
         )
         pricing = system.start("pricing", "pricing", "serve")
         ledger = system.start("ledger-api", "ledger", "serve")

@@ -2,6 +2,7 @@
 they parse, and every environment variable they hand our processes is a setting that exists."""
 
 import importlib.util
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,19 @@ def test_every_secret_the_production_rule_checks_comes_from_the_secret() -> None
     assert {"PRICING_ADMIN_TOKEN", "LEDGER_OPS_TOKEN"} <= required
     assert required <= in_secret, required - in_secret
     assert k8s_data("ConfigMap")["MAILBILL_ENV"] == "production"
+
+
+def test_neither_the_image_nor_the_wheel_carries_development_tools_or_tests() -> None:
+    copied = [
+        line.split()[1:-1]
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY")
+    ]
+    sources = {source.rstrip("/") for sources in copied for source in sources}
+    assert sources == {"pyproject.toml", "uv.lock", "README.md", "shared", "services"}
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert not [p for p in packages if p.split("/")[0] in ("devtools", "tests")]
+    # Nothing under the copied directories is a development tool either.
+    assert not list((DEPLOY.parent / "services").glob("*/*/testing"))
+    assert not list((DEPLOY.parent / "services").glob("*/*/demo.py"))

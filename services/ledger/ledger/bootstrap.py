@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from shared.database import create_engine
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from stripe import HTTPXClient, StripeClient
 
 
 @dataclass
@@ -32,6 +33,22 @@ class LedgerContainer:
     pricing: PricingClient
     reads: ReadPool
     tokens: TokenLookup
+    _stripe: tuple[StripeClient, HTTPXClient] | None = field(default=None, init=False)
+
+    def stripe(self) -> StripeClient:
+        """The payment gateway's API, read by `ops reconcile` only (the ledger never charges).
+        Built on first use: the processes that never reconcile never import the SDK."""
+        if self._stripe is None:
+            import stripe
+
+            http = stripe.HTTPXClient()
+            client = stripe.StripeClient(
+                self.settings.stripe_api_key,
+                base_addresses={"api": self.settings.stripe_api_base},
+                http_client=http,
+            )
+            self._stripe = (client, http)
+        return self._stripe[0]
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new transaction over every store; commits when the block ends normally."""
@@ -51,6 +68,9 @@ class LedgerContainer:
     async def close(self) -> None:
         await self.reads.close()
         await self.http.aclose()
+        if self._stripe is not None:
+            await self._stripe[1].close_async()  # type: ignore[no-untyped-call]
+            self._stripe[1].close()  # type: ignore[no-untyped-call]
         await self.engine.dispose()
 
 

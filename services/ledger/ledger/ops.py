@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import stripe
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -390,16 +389,10 @@ def reconcile() -> None:
     missing or different on either side. Exit code 1 when anything is."""
 
     async def main() -> list[Mismatch]:
-        settings = LedgerSettings()
-        container = bootstrap(settings)
-        client = stripe.StripeClient(
-            settings.stripe_api_key,
-            base_addresses={"api": settings.stripe_api_base},
-            http_client=stripe.HTTPXClient(),
-        )
+        container = bootstrap(LedgerSettings())
         try:
             return compare_payments(
-                await ledger_payments(container.engine), await gateway_payments(client)
+                await ledger_payments(container.engine), await gateway_payments(container.stripe())
             )
         finally:
             await container.close()

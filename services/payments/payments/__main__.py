@@ -2,8 +2,10 @@
 
 import asyncio
 import sys
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -12,6 +14,11 @@ from shared.logging import configure_logging
 from shared.messaging.runtime import run_until_signal
 from shared.secrets import run_refusing_weak_secrets
 from shared.serving import serve_http
+
+if TYPE_CHECKING:
+    from payments.bootstrap import PaymentsContainer
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     help="The payment worker, its webhook server and the notifier.", no_args_is_help=True
@@ -24,11 +31,40 @@ def _settings() -> PaymentsSettings:
     return settings
 
 
+def _run(process: Callable[["PaymentsContainer", asyncio.Event], Awaitable[None]]) -> None:
+    """Run a long-running process on a container of its own until SIGINT/SIGTERM."""
+    settings = _settings()
+    from payments.bootstrap import bootstrap
+
+    async def main(stop: asyncio.Event) -> None:
+        container = bootstrap(settings)
+        try:
+            await process(container, stop)
+        finally:
+            await container.close()
+
+    run_until_signal(main)
+
+
+def _once(work: Callable[["PaymentsContainer"], Awaitable[T]]) -> T:
+    """Run one job on a container of its own (a small pool: one command, one connection)."""
+    settings = _settings().model_copy(update={"db_pool_size": 2})
+    from payments.bootstrap import bootstrap
+
+    async def main() -> T:
+        container = bootstrap(settings)
+        try:
+            return await work(container)
+        finally:
+            await container.close()
+
+    return asyncio.run(main())
+
+
 @cli.command()
 def serve() -> None:
     """Serve the Stripe webhook endpoint, /healthz and /metrics on PAYMENTS_HOST:PAYMENTS_PORT."""
     settings = _settings()
-
     from payments.api.app import create_app
 
     serve_http(create_app(settings), settings.host, settings.port)
@@ -37,19 +73,17 @@ def serve() -> None:
 @cli.command()
 def work() -> None:
     """Consume payment requests, charge each once, publish the results (outbox relay)."""
-    settings = _settings()
     from payments.entrypoints import run_worker
 
-    run_until_signal(lambda stop: run_worker(settings, stop))
+    _run(run_worker)
 
 
 @cli.command()
 def notify() -> None:
     """Consume the ledger's notifications and send the reminder e-mails."""
-    settings = _settings()
     from payments.entrypoints import run_notifier
 
-    run_until_signal(lambda stop: run_notifier(settings, stop))
+    _run(run_notifier)
 
 
 @cli.command()
@@ -67,22 +101,8 @@ def sepa_batch(
     out: Path = typer.Option(..., "--out", help="Where to write the pain.008 file"),
 ) -> None:
     """Build the day's SEPA collection file (pain.008.001.08); the same day gives the same file."""
-    settings = _settings()
-    from payments.gateways.sepa_file import Batch, build_batch, creditor_from
-    from shared.database import create_engine
-
-    creditor = creditor_from(settings)
-
-    async def main() -> Batch | None:
-        engine = create_engine(settings.database_url, pool_size=2)
-        try:
-            return await build_batch(
-                engine, creditor, date.fromisoformat(day), settings.sepa_lead_business_days
-            )
-        finally:
-            await engine.dispose()
-
-    batch = asyncio.run(main())
+    on = date.fromisoformat(day)
+    batch = _once(lambda container: container.build_sepa_batch(on))
     if batch is None:
         print(f"nothing to collect on {day}")
         return
@@ -96,22 +116,9 @@ def sepa_batch(
 @cli.command("sepa-returns")
 def sepa_returns(file: Path) -> None:
     """Read the bank's pain.002 / camt.054 file and publish the results it brings."""
-    settings = _settings()
-    from payments.gateways.sepa_file import import_bank_file
-    from shared.database import create_engine
-
     document = file.read_bytes()
-
-    async def main() -> list[tuple[str, str]]:
-        engine = create_engine(settings.database_url, pool_size=2)
-        try:
-            changes = await import_bank_file(engine, document, datetime.now(UTC))
-            return [(request_id, str(status)) for request_id, status in changes]
-        finally:
-            await engine.dispose()
-
     try:
-        changes = asyncio.run(main())
+        changes = _once(lambda container: container.import_bank_file(document))
     except ValueError as exc:
         print(f"{file}: {exc}", file=sys.stderr)
         raise typer.Exit(1) from exc

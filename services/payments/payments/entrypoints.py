@@ -1,35 +1,23 @@
-"""The long-running processes: the payment worker and the notifier."""
+"""The long-running processes: the payment worker and the notifier, on a bootstrapped container
+(whoever built the container closes it)."""
 
 import asyncio
-from collections.abc import Mapping
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from payments.bootstrap import bootstrap
-from payments.gateways import Gateway
-from payments.notifier.service import Mailer, NotificationRecorder
-from payments.settings import PaymentsSettings
-from shared.database import create_engine
-from shared.messaging.consumer import Subscription, run_consumer
+from payments.bootstrap import PaymentsContainer
+from shared.messaging.consumer import run_consumer
 from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
-from shared.topics import (
-    NOTIFICATIONS,
-    NOTIFICATIONS_DLQ,
-    PAYMENT_REQUESTS,
-    PAYMENT_REQUESTS_DLQ,
-)
+from shared.topics import PAYMENT_REQUESTS
 
 
-async def run_worker(
-    settings: PaymentsSettings, stop: asyncio.Event, gateways: Mapping[str, Gateway] | None = None
-) -> None:
+async def run_worker(container: PaymentsContainer, stop: asyncio.Event) -> None:
     """Consume payment requests, drive them through the gateways, relay the results; serve
     `/metrics` and `/healthz` on PAYMENTS_WORKER_METRICS_PORT."""
-    container = bootstrap(settings, gateways)
+    settings = container.settings
     producer = create_producer(settings.kafka_bootstrap_servers)
     await producer.start()
+    # Set after each recorded batch, so the driver starts at once instead of at its next poll.
     wake = asyncio.Event()
     consumer_watch = BatchWatch(f"{settings.consumer_group}/{PAYMENT_REQUESTS.name}")
     relay_watch = BatchWatch("payments.outbox", kind="relay")
@@ -40,12 +28,7 @@ async def run_worker(
             track_outbox_age(container.engine, stop, every_seconds=5.0),
             run_consumer(
                 container.engine,
-                Subscription(
-                    PAYMENT_REQUESTS.name,
-                    settings.consumer_group,
-                    container.recorder(),
-                    dead_letter_topic=PAYMENT_REQUESTS_DLQ.name,
-                ),
+                container.request_consumer().subscription(settings.consumer_group),
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic_prefix=settings.topic_prefix,
                 stop=stop,
@@ -67,44 +50,22 @@ async def run_worker(
         )
     finally:
         await producer.stop()
-        await container.close()
 
 
-def mailer(settings: PaymentsSettings, engine: AsyncEngine) -> Mailer:
-    return Mailer(
-        engine,
-        sender=settings.notify_from,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        start_tls=settings.smtp_start_tls,
-        timeout_seconds=settings.smtp_timeout_seconds,
-    )
-
-
-async def run_notifier(settings: PaymentsSettings, stop: asyncio.Event) -> None:
+async def run_notifier(container: PaymentsContainer, stop: asyncio.Event) -> None:
     """Consume the ledger's notifications and send the reminder e-mails."""
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    settings = container.settings
     wake = asyncio.Event()
-    try:
-        await asyncio.gather(
-            run_consumer(
-                engine,
-                Subscription(
-                    NOTIFICATIONS.name,
-                    settings.notifier_group,
-                    NotificationRecorder(settings.notify_to, settings.notify_brand),
-                    dead_letter_topic=NOTIFICATIONS_DLQ.name,
-                ),
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                topic_prefix=settings.topic_prefix,
-                stop=stop,
-                after_batch=wake.set,
-                batch_size=settings.consumer_batch_size,
-                session_timeout_ms=settings.consumer_session_timeout_ms,
-            ),
-            mailer(settings, engine).run(stop, wake, settings.driver_poll_seconds),
-        )
-    finally:
-        await engine.dispose()
+    await asyncio.gather(
+        run_consumer(
+            container.engine,
+            container.notification_consumer().subscription(settings.notifier_group),
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_prefix=settings.topic_prefix,
+            stop=stop,
+            after_batch=wake.set,
+            batch_size=settings.consumer_batch_size,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+        ),
+        container.reminder_sender().run(stop, wake, settings.driver_poll_seconds),
+    )

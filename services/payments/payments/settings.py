@@ -1,7 +1,7 @@
 """Settings of the payment worker, its webhook server and the notifier.
 
 Every setting is an environment variable `PAYMENTS_<NAME>` with a default that works against the
-local stack (`make up`) and the local Stripe API server (`payments.testing.stripe_server`).
+local stack (`make up`) and the local Stripe API server (`devtools.stripe_server`).
 """
 
 from typing import ClassVar, Self
@@ -81,10 +81,6 @@ class PaymentsSettings(BaseSettings):
     notify_to: str = "billing+{partner_id}@example.com"
     notify_brand: str = "mailbill"
     notifier_group: str = "payments-notifier"
-
-    # Test hook (documented in docs/payments.md): after the gateway answered and before the
-    # answer is recorded, create this file and hang, so a test can SIGKILL the worker there.
-    test_hold_after_gateway: str | None = None
 
     # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = (

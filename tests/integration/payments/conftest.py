@@ -1,5 +1,5 @@
 """Fixtures for the payment worker on the real local stack: PostgreSQL and Kafka from `make up`,
-and the local Stripe API server (`payments.testing.stripe_server`) as a subprocess."""
+and the local Stripe API server (`devtools.stripe_server`) as a subprocess."""
 
 import asyncio
 import uuid
@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.gateways.stripe_gateway import create_client
+from devtools.stripe_server import LocalStripe
+from payments.adapters.stripe_gateway import create_client
 from payments.migrations import MIGRATIONS_DIR
-from payments.testing.stripe_server import LocalStripe
 from shared.codec import decode, encode
 from shared.database import create_engine
 from shared.envelope import CloudEvent

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.testing.stripe_server import LocalStripe
+from devtools.stripe_server import LocalStripe
 from tests.integration.conftest import KAFKA
 from tests.integration.payments.conftest import (
     STRIPE_KEY,
@@ -27,11 +27,16 @@ from tests.integration.payments.conftest import (
     unique,
 )
 
+ROOT = Path(__file__).resolve().parents[3]
 
-def start_worker(environment: dict[str, str]) -> subprocess.Popen[bytes]:
+
+def start_worker(
+    environment: dict[str, str], module: tuple[str, ...] = ("payments", "work")
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "payments", "work"],
+        [sys.executable, "-m", *module],
         env={**os.environ, "PAYMENTS_WORKER_METRICS_PORT": "0", **environment},
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -71,7 +76,9 @@ async def test_a_killed_worker_charges_once(
         "PAYMENTS_RELAY_POLL_SECONDS": "0.05",
         "PAYMENTS_LOG_LEVEL": "WARNING",
     }
-    first = start_worker({**environment, "PAYMENTS_TEST_HOLD_AFTER_GATEWAY": str(hold)})
+    # The same worker with a fault injected (tests/integration/payments/held_worker.py): it
+    # announces the moment after the gateway answered by creating `hold`, then hangs.
+    first = start_worker(environment, ("tests.integration.payments.held_worker", str(hold)))
     try:
         await publish(
             producer,

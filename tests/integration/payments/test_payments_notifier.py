@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier
-from payments.notifier.service import Mailer
 from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
 from tests.integration.conftest import KAFKA, free_port
@@ -67,11 +67,13 @@ async def settings(
         notify_brand="Acme Mail",
         driver_poll_seconds=0.05,
     )
+    container = bootstrap(settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_notifier(settings, stop))
+    task = asyncio.create_task(run_notifier(container, stop))
     yield settings
     stop.set()
     await asyncio.wait_for(task, 20)
+    await container.close()
 
 
 def notification(event_type: str, partner_id: str, **data: Any) -> CloudEvent:
@@ -164,15 +166,13 @@ async def test_refusals_are_retried_or_given_up_never_sent_twice(
             )
     # Only due in this sender's clock (two hours ahead); the running notifier leaves them.
     later = datetime.now(UTC) + timedelta(hours=2)
-    sender = Mailer(
-        engine,
-        sender=settings.notify_from,
-        hostname=settings.smtp_host,
-        port=settings.smtp_port,
-        clock=lambda: later,
-    )
-    assert await sender.send_due() == 2
-    assert await sender.send_due() == 0
+    container = bootstrap(settings)
+    sender = container.reminder_sender(clock=lambda: later)
+    try:
+        assert await sender.send_due() == 2
+        assert await sender.send_due() == 0
+    finally:
+        await container.close()
 
     async with engine.connect() as connection:
         rows = (

@@ -5,24 +5,19 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.adapters import attempts
+from payments.adapters.sepa_file import build_batch
+from payments.adapters.sepa_xml import parse_bank_file
+from payments.bootstrap import PaymentsContainer, bootstrap, creditor_from
 from payments.domain.requests import PaymentRequest, end_to_end_id
 from payments.domain.sepa import collection_date, is_target_business_day
-from payments.gateways.sepa_file import (
-    SepaFileGateway,
-    build_batch,
-    creditor_from,
-    import_bank_file,
-)
-from payments.gateways.sepa_xml import parse_bank_file
 from payments.settings import PaymentsSettings
-from payments.worker import PaymentDriver
 from tests.integration.payments.conftest import attempt_row, outbox_results, unique
 
 TODAY = datetime.now(UTC).date()
@@ -39,16 +34,14 @@ def bank_account(iban: str, **extra: str) -> dict[str, str]:
     }
 
 
-async def debit(engine: AsyncEngine, method: dict[str, str], amount_minor: int = 5250) -> str:
+async def debit(
+    container: PaymentsContainer, method: dict[str, str], amount_minor: int = 5250
+) -> str:
     """A charge request recorded and driven through the file gateway, as the worker does."""
     request = PaymentRequest(unique("ch"), "charge", "p1", amount_minor, "EUR", method, unique("x"))
-    gateway = SepaFileGateway(engine, countries=frozenset({"DE", "AT"}), lead_business_days=1)
-    async with engine.begin() as connection:
-        await attempts.insert(connection, request, "sepa_file")
-    driver = PaymentDriver(
-        engine, {"sepa_file": gateway}, retry_base_seconds=1, retry_max_seconds=1
-    )
-    await driver.drive(request.request_id)
+    async with container.unit_of_work() as uow:
+        await uow.attempts.add(request, "sepa_file")
+    await container.driver().drive(request.request_id)
     return request.request_id
 
 
@@ -82,15 +75,29 @@ def pain002_reject(e2e: str, code: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def settings(database_url: str) -> PaymentsSettings:
-    return PaymentsSettings(database_url=database_url)
+    # The file gateway as production wires it: DE and AT, one business day of lead time.
+    return PaymentsSettings(
+        database_url=database_url,
+        sepa_countries="DE,AT",
+        sepa_lead_business_days=1,
+        retry_base_seconds=1,
+        retry_max_seconds=1,
+    )
+
+
+@pytest.fixture(scope="module")
+async def container(settings: PaymentsSettings) -> AsyncIterator[PaymentsContainer]:
+    container = bootstrap(settings)
+    yield container
+    await container.close()
 
 
 async def test_a_day_of_debits_from_queue_to_results(
-    engine: AsyncEngine, settings: PaymentsSettings
+    engine: AsyncEngine, settings: PaymentsSettings, container: PaymentsContainer
 ) -> None:
-    german = await debit(engine, bank_account("DE89 3704 0044 0532 0130 00"))
-    austrian = await debit(engine, bank_account("AT611904300234573201", bic="BKAUATWWXXX"), 1990)
-    invalid = await debit(engine, bank_account("DE89370400440532013001"))
+    german = await debit(container, bank_account("DE89 3704 0044 0532 0130 00"))
+    austrian = await debit(container, bank_account("AT611904300234573201", bic="BKAUATWWXXX"), 1990)
+    invalid = await debit(container, bank_account("DE89370400440532013001"))
 
     assert (await attempt_row(engine, german))["status"] == "pending"  # type: ignore[index]
     assert (await outbox_results(engine, invalid))[0] | {"occurred_at": None} == {
@@ -123,7 +130,7 @@ async def test_a_day_of_debits_from_queue_to_results(
     assert '<InstdAmt Ccy="EUR">19.90</InstdAmt>' in document
     assert end_to_end_id(invalid) not in document
 
-    late = await debit(engine, bank_account("DE89370400440532013000"))
+    late = await debit(container, bank_account("DE89370400440532013000"))
     assert await build_batch(engine, creditor, TODAY, 1) == batch
     tomorrow = await build_batch(engine, creditor, TODAY + timedelta(days=1), 1)
     assert tomorrow is not None and tomorrow.transactions == 1
@@ -133,13 +140,13 @@ async def test_a_day_of_debits_from_queue_to_results(
         [end_to_end_id(german), end_to_end_id(austrian)], {end_to_end_id(austrian): "AM04"}
     )
     now = datetime.now(UTC)
-    assert await import_bank_file(engine, booked, now) == [
+    assert await container.import_bank_file(booked, now) == [
         (german, "succeeded"),
         (austrian, "succeeded"),
         (austrian, "returned"),
     ]
-    assert await import_bank_file(engine, booked, now) == []
-    assert await import_bank_file(engine, pain002_reject(end_to_end_id(late), "MD01"), now) == [
+    assert await container.import_bank_file(booked, now) == []
+    assert await container.import_bank_file(pain002_reject(end_to_end_id(late), "MD01"), now) == [
         (late, "failed")
     ]
     returned = (await outbox_results(engine, austrian))[-1]
@@ -156,17 +163,21 @@ async def test_a_day_of_debits_from_queue_to_results(
     )
 
 
-async def test_a_mandate_unused_for_36_months_is_refused(engine: AsyncEngine) -> None:
+async def test_a_mandate_unused_for_36_months_is_refused(
+    engine: AsyncEngine, container: PaymentsContainer
+) -> None:
     old = bank_account("DE89370400440532013000", mandate_signed_on="2021-01-04")
-    request_id = await debit(engine, old)
+    request_id = await debit(container, old)
     row = await attempt_row(engine, request_id)
     assert row is not None
     assert (row["status"], row["code"]) == ("failed", "mandate_expired")
 
 
-async def test_the_command_line(tmp_path: Path, engine: AsyncEngine, database_url: str) -> None:
+async def test_the_command_line(
+    tmp_path: Path, container: PaymentsContainer, database_url: str
+) -> None:
     day = TODAY + timedelta(days=30)
-    request_id = await debit(engine, bank_account("DE89370400440532013000"), 990)
+    request_id = await debit(container, bank_account("DE89370400440532013000"), 990)
     out = tmp_path / "collect.xml"
     environment = {**os.environ, "PAYMENTS_DATABASE_URL": database_url}
 

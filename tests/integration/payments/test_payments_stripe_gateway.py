@@ -11,10 +11,10 @@ import stripe
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from payments.adapters.stripe_gateway import StripeGateway, create_client
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest
-from payments.gateways import GatewayUnavailable
-from payments.gateways.stripe_gateway import StripeGateway, create_client
+from payments.service_layer.ports import GatewayUnavailable
 from tests.integration.conftest import free_port, serve_in_background
 from tests.integration.payments.conftest import intents_for, saved_method, unique
 

@@ -16,14 +16,15 @@ import stripe
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from payments.adapters import attempts
+from devtools.stripe_server import LocalStripe
+from payments.adapters.stripe_gateway import StripeGateway
+from payments.adapters.unit_of_work import unit_of_work
 from payments.api.app import create_app
+from payments.bootstrap import bootstrap
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest
-from payments.gateways.stripe_gateway import StripeGateway
+from payments.service_layer.outcomes import record_outcome
 from payments.settings import PaymentsSettings
-from payments.testing.stripe_server import LocalStripe
-from payments.worker import PaymentDriver
 from tests.integration.conftest import free_port, serve_in_background
 from tests.integration.payments.conftest import (
     attempt_row,
@@ -70,11 +71,9 @@ async def pending_sepa_attempt(engine: AsyncEngine) -> tuple[str, str]:
         {"type": "sepa_debit", "customer": "cus_1", "payment_method": "pm_1"},
         unique("m"),
     )
-    async with engine.begin() as connection:
-        await attempts.insert(connection, request, "stripe")
-        await attempts.record_outcome(
-            connection, request_id, Outcome("pending", intent), datetime.now(UTC)
-        )
+    async with unit_of_work(engine) as uow:
+        await uow.attempts.add(request, "stripe")
+        await record_outcome(uow, request_id, Outcome("pending", intent), datetime.now(UTC))
     return request_id, intent
 
 
@@ -175,12 +174,11 @@ async def test_sepa_debits_settle_by_webhook_from_the_stripe_server(
     local_stripe.register_webhook(
         f"http://127.0.0.1:{port}/v1/webhooks/stripe", SECRET, name=unique("hook")
     )
-    driver = PaymentDriver(
-        engine,
-        {"stripe": StripeGateway(stripe_client)},
-        retry_base_seconds=1,
-        retry_max_seconds=1,
+    worker = bootstrap(
+        PaymentsSettings(database_url=database_url, retry_base_seconds=1, retry_max_seconds=1),
+        gateways={"stripe": StripeGateway(stripe_client)},
     )
+    driver = worker.driver()
     # localstripe: this IBAN's debit stays processing, then fails; a good one settles at once.
     failing = await saved_method(stripe_client, iban="DE62370400440532013001")
     good = await saved_method(stripe_client, iban="DE89370400440532013000")
@@ -191,8 +189,8 @@ async def test_sepa_debits_settle_by_webhook_from_the_stripe_server(
     try:
         statuses = {}
         for name, request in requests.items():
-            async with engine.begin() as connection:
-                await attempts.insert(connection, request, "stripe")
+            async with worker.unit_of_work() as uow:
+                await uow.attempts.add(request, "stripe")
             statuses[name] = await driver.drive(request.request_id)
         assert statuses == {"failing": "pending", "good": "succeeded"}
 
@@ -214,6 +212,7 @@ async def test_sepa_debits_settle_by_webhook_from_the_stripe_server(
     finally:
         server.should_exit = True
         await task
+        await worker.close()
 
     failed = await outbox_results(engine, requests["failing"].request_id)
     assert [(r["status"], r["code"], r["retryable"]) for r in failed] == [

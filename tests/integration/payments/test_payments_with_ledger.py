@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ledger.__main__ import cli
 from ledger.reconcile import compare, gateway_payments, ledger_payments
 from ledger.settings import LedgerSettings
+from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier, run_worker
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
@@ -65,14 +66,17 @@ async def payment_services(
         retry_base_seconds=0.2,
         worker_metrics_port=0,
     )
+    worker, notifier = bootstrap(settings), bootstrap(settings)
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(run_worker(settings, stop)),
-        asyncio.create_task(run_notifier(settings, stop)),
+        asyncio.create_task(run_worker(worker, stop)),
+        asyncio.create_task(run_notifier(notifier, stop)),
     ]
     yield
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    await worker.close()
+    await notifier.close()
 
 
 FLOW_PARTNERS: set[str] = set()  # the partners the flows of this module paid for

@@ -11,12 +11,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from devtools.fake_gateway import FakeGateway
+from payments.bootstrap import bootstrap
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest, idempotency_key
 from payments.entrypoints import run_worker
-from payments.gateways import GatewayUnavailable
+from payments.service_layer.ports import GatewayUnavailable
 from payments.settings import PaymentsSettings
-from payments.testing.fake_gateway import FakeGateway
 from shared.codec import encode
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.payments.conftest import (
@@ -76,11 +77,13 @@ async def worker(database_url: str, topics: str) -> AsyncIterator[Worker]:
         worker_metrics_port=free_port(),
     )
     gateway = FakeGateway(script=script)
+    container = bootstrap(settings, gateways={"stripe": gateway})
     stop = asyncio.Event()
-    task = asyncio.create_task(run_worker(settings, stop, {"stripe": gateway}))
+    task = asyncio.create_task(run_worker(container, stop))
     yield Worker(settings, gateway)
     stop.set()
     await asyncio.wait_for(task, 20)
+    await container.close()
 
 
 async def test_each_request_gets_exactly_one_result(

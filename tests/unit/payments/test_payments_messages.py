@@ -1,21 +1,23 @@
 """Results on the wire: valid against the shared schema, with ids stable per status."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from payments.domain.outcomes import Outcome
-from payments.messages import payment_result, result_id
+from payments.domain.requests import PaymentRequest
+from payments.service_layer.messages import payment_result, result_id
+from payments.service_layer.ports import Attempt
 from shared.codec import decode, encode
 
-ATTEMPT = {
-    "request_id": "pu1",
-    "partner_id": "p1",
-    "kind": "purchase",
-    "amount_minor": 1000,
-    "currency": "EUR",
-    "gateway": "stripe",
-    "gateway_reference": None,
-}
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+ATTEMPT = Attempt(
+    request=PaymentRequest("pu1", "purchase", "p1", 1000, "EUR", None, "m1"),
+    gateway="stripe",
+    status="charging",
+    tries=1,
+    created_at=NOW,
+    gateway_reference=None,
+)
 
 
 def test_a_failed_result() -> None:
@@ -44,7 +46,7 @@ def test_a_failed_result() -> None:
 
 def test_success_carries_no_failure_fields() -> None:
     data = payment_result(
-        {**ATTEMPT, "gateway_reference": "pi_1"}, "succeeded", Outcome("succeeded"), NOW
+        replace(ATTEMPT, gateway_reference="pi_1"), "succeeded", Outcome("succeeded"), NOW
     ).data
     assert (data["status"], data["reason"], data["code"], data["retryable"]) == (
         "succeeded",

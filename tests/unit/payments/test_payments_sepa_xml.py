@@ -6,14 +6,14 @@ from datetime import date
 import pytest
 from sepaxml.validation import ValidationError
 
-from payments.gateways.sepa_xml import (
-    BankEntry,
+from payments.adapters.sepa_xml import (
     Collection,
     Creditor,
     build_pain008,
     message_id_of,
     parse_bank_file,
 )
+from payments.domain.sepa import BankEntry
 
 CREDITOR = Creditor("M", "DE89370400440532013000", "COBADEFFXXX", "DE98ZZZ09999999999")
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.008.001.08"}

@@ -5,10 +5,10 @@ from typing import Any
 import pytest
 import stripe
 
+from payments.adapters.stripe_gateway import raise_if_unanswered
 from payments.domain.outcomes import Outcome
-from payments.gateways import GatewayUnavailable
-from payments.gateways.stripe_gateway import outcome_of_intent, raise_if_unanswered
-from payments.webhooks import outcome_of_event
+from payments.domain.stripe_answers import outcome_of_event, outcome_of_intent
+from payments.service_layer.ports import GatewayUnavailable
 
 
 def intent(status: str, **fields: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Reminder e-mails in the partner's language."""
 
-from payments.notifier.templates import Mail, pick_locale, render
+from payments.domain.reminders import Mail, pick_locale, render
 
 LOW = {
     "partner_id": "p1",

@@ -1,1 +1,2 @@
-"""PostgreSQL and Kafka: where the worker keeps its state and how messages come and go."""
+"""Every I/O of payments: PostgreSQL stores and the unit of work, Stripe, the SEPA bank files,
+SMTP. Each implements a Protocol of `payments.service_layer.ports`."""

@@ -5,25 +5,31 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import stripe
 from fastapi import FastAPI, Header, Request
 
+from payments.adapters.stripe_gateway import InvalidWebhook
+from payments.bootstrap import PaymentsContainer, bootstrap
+from payments.service_layer.webhooks import apply_stripe_event
 from payments.settings import PaymentsSettings
-from payments.webhooks import apply_event
-from shared.database import create_engine, ping, sessionmaker_for
+from shared.database import ping
 from shared.http_guard import RequestGuard
 from shared.observability import install_observability
 from shared.problems import Problem, install_problem_handlers
 
 
-def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
-    settings = settings or PaymentsSettings()
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+def create_app(
+    settings: PaymentsSettings | None = None, container: PaymentsContainer | None = None
+) -> FastAPI:
+    """The app on a container of its own (closed when the app stops), or on `container`
+    (closed by whoever built it)."""
+    owned = container is None
+    wired = container or bootstrap(settings or PaymentsSettings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await engine.dispose()
+        if owned:
+            await wired.close()
 
     app = FastAPI(
         title="mailbill payments",
@@ -31,32 +37,23 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         summary="Stripe webhooks for the payment worker.",
         lifespan=lifespan,
     )
-    app.state.sessionmaker = sessionmaker_for(engine)
+    app.state.container = wired
     install_problem_handlers(app)
     # Inside the metrics middleware (added before it), so refusals are counted too.
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, "payments", lambda: ping(engine))
+    app.add_middleware(RequestGuard, max_body_bytes=wired.settings.max_body_bytes)
+    install_observability(app, "payments", lambda: ping(wired.engine))
 
     @app.post("/v1/webhooks/stripe", tags=["webhooks"])
     async def stripe_webhook(
         request: Request, stripe_signature: str | None = Header(default=None)
     ) -> dict[str, Any]:
         """Verify Stripe's signature, then apply the event once (by event id)."""
-        payload = await request.body()
         try:
-            verified = stripe.Webhook.construct_event(
-                payload.decode("utf-8"),
-                stripe_signature,
-                settings.stripe_webhook_secret,
-                settings.stripe_webhook_tolerance_seconds,
-            )
-        except (stripe.SignatureVerificationError, ValueError) as exc:
+            event = wired.verify_webhook(await request.body(), stripe_signature)
+        except InvalidWebhook as exc:
             raise Problem(400, "Bad Request", f"webhook refused: {exc}") from exc
-        event: dict[str, Any] = verified.to_dict()
-        if "id" not in event or "type" not in event:
-            raise Problem(400, "Bad Request", "webhook refused: not a Stripe event")
-        async with engine.begin() as connection:
-            status = await apply_event(connection, event, datetime.now(UTC))
+        async with wired.unit_of_work() as uow:
+            status = await apply_stripe_event(uow, event, datetime.now(UTC))
         return {"received": True, "event_id": event["id"], "result": status}
 
     return app

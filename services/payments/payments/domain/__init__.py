@@ -1,1 +1,1 @@
-"""Pure payment rules: no I/O, no framework; the gateways and the worker apply them."""
+"""Pure payment rules: no I/O, no framework; the service layer and the gateways apply them."""

@@ -8,14 +8,16 @@
 """
 
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import holidays
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from payments.domain.declines import sepa_failure
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import refusal
 
@@ -112,3 +114,26 @@ def check_debit(
     if months_between(last_used, collection_on) >= MANDATE_VALID_MONTHS:
         return refusal("mandate_expired", "mandate unused for 36 months; a new one is needed")
     return None
+
+
+EntryKind = Literal["booked", "rejected", "returned"]
+
+
+@dataclass(frozen=True, slots=True)
+class BankEntry:
+    """One answer of the bank about one debit (or, with only `message_id`, a whole file)."""
+
+    kind: EntryKind
+    end_to_end_id: str | None
+    code: str | None
+    reason: str | None = None
+    message_id: str | None = None
+
+
+def outcome_of_entry(entry: BankEntry) -> Outcome:
+    """A bank answer as an outcome; the reference is the end-to-end id."""
+    if entry.kind == "booked":
+        return Outcome("succeeded", entry.end_to_end_id)
+    return sepa_failure(
+        entry.code, entry.reason, entry.end_to_end_id, returned=entry.kind == "returned"
+    )

@@ -1,9 +1,8 @@
 """SEPA Core direct debits collected through the platform's own bank, by file.
 
 `charge` only queues the debit (idempotent by key) and answers `pending`; the daily
-`build_batch` puts the queue into one pain.008 file; `import_bank_file` reads the bank's
-pain.002 / camt.054 back: a booked collection succeeded, a reject failed, a return after
-booking is `returned` (before booking, `failed`: see `domain.outcomes.transition`).
+`build_batch` puts the queue into one pain.008 file; `PostgresBankCollections` finds the debits
+the bank's pain.002 / camt.054 answers are about (`service_layer.bank_files` applies them).
 """
 
 from collections.abc import Callable
@@ -11,22 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from payments.adapters import attempts
-from payments.domain.declines import sepa_failure
-from payments.domain.outcomes import AttemptStatus, Outcome
+from payments.adapters.sepa_xml import Collection, Creditor, build_pain008, message_id_of
+from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest, end_to_end_id
-from payments.domain.sepa import check_debit, collection_date
-from payments.gateways.sepa_xml import (
-    BankEntry,
-    Collection,
-    Creditor,
-    build_pain008,
-    message_id_of,
-    parse_bank_file,
-)
-from payments.settings import PaymentsSettings
+from payments.domain.sepa import BankEntry, check_debit, collection_date
 
 _BY_KEY = text("SELECT end_to_end_id FROM sepa_collections WHERE idempotency_key = :key")
 _LAST_USED = text(
@@ -45,16 +34,6 @@ _QUEUE = text(
     ON CONFLICT (idempotency_key) DO NOTHING
     """
 )
-
-
-def creditor_from(settings: PaymentsSettings) -> Creditor:
-    """The creditor the bank-file debits are collected for, checked."""
-    return Creditor.checked(
-        settings.sepa_creditor_name,
-        settings.sepa_creditor_iban,
-        settings.sepa_creditor_bic,
-        settings.sepa_creditor_id,
-    )
 
 
 class SepaFileGateway:
@@ -210,32 +189,13 @@ _REQUESTS_OF_BATCH = text(
 )
 
 
-def outcome_of_entry(entry: BankEntry) -> Outcome:
-    """A bank answer as an outcome; the reference is the end-to-end id."""
-    if entry.kind == "booked":
-        return Outcome("succeeded", entry.end_to_end_id)
-    return sepa_failure(
-        entry.code, entry.reason, entry.end_to_end_id, returned=entry.kind == "returned"
-    )
+class PostgresBankCollections:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
-
-async def import_bank_file(
-    engine: AsyncEngine, document: bytes, now: datetime
-) -> list[tuple[str, AttemptStatus]]:
-    """Apply a bank file; returns (request id, new status) for each change. Importing the same
-    file again changes nothing."""
-    entries = parse_bank_file(document)
-    changes: list[tuple[str, AttemptStatus]] = []
-    async with engine.begin() as connection:
-        for entry in entries:
-            if entry.end_to_end_id is not None:
-                found = await connection.execute(_REQUEST_BY_E2E, {"id": entry.end_to_end_id})
-            else:
-                found = await connection.execute(_REQUESTS_OF_BATCH, {"id": entry.message_id})
-            for request_id in found.scalars().all():
-                status = await attempts.record_outcome(
-                    connection, request_id, outcome_of_entry(entry), now
-                )
-                if status is not None:
-                    changes.append((request_id, status))
-    return changes
+    async def requests_for(self, entry: BankEntry) -> list[str]:
+        if entry.end_to_end_id is not None:
+            found = await self._connection.execute(_REQUEST_BY_E2E, {"id": entry.end_to_end_id})
+        else:
+            found = await self._connection.execute(_REQUESTS_OF_BATCH, {"id": entry.message_id})
+        return list(found.scalars().all())

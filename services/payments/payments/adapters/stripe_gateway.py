@@ -15,54 +15,34 @@ import stripe
 from payments.domain.declines import card_failure, sepa_failure
 from payments.domain.outcomes import Outcome
 from payments.domain.requests import PaymentRequest
-from payments.gateways import GatewayUnavailable
+from payments.domain.stripe_answers import field_of, outcome_of_intent
+from payments.service_layer.ports import GatewayUnavailable
 
 # The clocks of Stripe and ours differ a little; look a bit further back than the attempt.
 _LOOKUP_SLACK = timedelta(minutes=10)
 
 
-def create_client(api_key: str, api_base: str, timeout_seconds: float) -> stripe.StripeClient:
+def create_client(
+    api_key: str,
+    api_base: str,
+    timeout_seconds: float,
+    http_client: stripe.HTTPXClient | None = None,
+) -> stripe.StripeClient:
     """A client on httpx (for the `_async` calls) that does not retry by itself: the worker's
-    retries look the payment up first, which the SDK's own retries would not."""
+    retries look the payment up first, which the SDK's own retries would not. Whoever passes
+    `http_client` closes it (`close_http_client`)."""
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": api_base},
-        http_client=stripe.HTTPXClient(timeout=timeout_seconds),
+        http_client=http_client or stripe.HTTPXClient(timeout=timeout_seconds),
         max_network_retries=0,
     )
 
 
-def _get(obj: Any, key: str) -> Any:
-    """A field of a Stripe object or a plain dict (webhook payloads), None when absent."""
-    if obj is None:
-        return None
-    try:
-        return obj[key]
-    except (KeyError, TypeError):
-        return None
-
-
-def outcome_of_intent(intent: Any, method_type: str | None = None) -> Outcome:
-    """A PaymentIntent's state as an outcome; `method_type` (ours) says how to read a failure
-    when the intent does not list its `payment_method_types`. An off-session intent that wants
-    authentication (`requires_action`) is a hard decline: the partner must come back."""
-    status = _get(intent, "status")
-    reference = _get(intent, "id")
-    types = _get(intent, "payment_method_types") or [method_type]
-    is_sepa = "sepa_debit" in types
-    if status == "succeeded":
-        return Outcome("succeeded", reference)
-    if status in ("processing", "requires_capture"):
-        return Outcome("pending", reference)
-    if status in ("requires_action", "requires_confirmation"):
-        return card_failure("authentication_required", None, "authentication required", reference)
-    error = _get(intent, "last_payment_error") or {}
-    code, decline_code, message = (_get(error, k) for k in ("code", "decline_code", "message"))
-    if status == "canceled":
-        return Outcome("failed", reference, "canceled", "the payment was canceled", False)
-    if is_sepa:
-        return sepa_failure(decline_code or code, message, reference, returned=False)
-    return card_failure(code, decline_code, message, reference)
+async def close_http_client(http_client: stripe.HTTPXClient) -> None:
+    """Close both connection pools the SDK's httpx client opened (async and sync)."""
+    await http_client.close_async()  # type: ignore[no-untyped-call]
+    http_client.close()  # type: ignore[no-untyped-call]
 
 
 def _method_type(request: PaymentRequest) -> str | None:
@@ -121,7 +101,7 @@ class StripeGateway:
         try:
             page = await self._client.v1.payment_intents.list_async(params)  # type: ignore[arg-type]
             async for intent in page.auto_paging_iter():
-                if _get(intent.metadata, "request_id") == request.request_id:
+                if field_of(intent.metadata, "request_id") == request.request_id:
                     return outcome_of_intent(intent, _method_type(request))
         except stripe.StripeError as exc:
             # A lookup that fails leaves the payment in doubt: never charge on a guess.
@@ -130,11 +110,11 @@ class StripeGateway:
 
 
 def _outcome_of_card_error(exc: stripe.CardError) -> Outcome:
-    error = _get(exc.json_body, "error") or {}
-    intent = _get(error, "payment_intent")
-    reference = _get(intent, "id")
-    decline_code = _get(error, "decline_code")
-    if "sepa_debit" in (_get(intent, "payment_method_types") or []):
+    error = field_of(exc.json_body, "error") or {}
+    intent = field_of(error, "payment_intent")
+    reference = field_of(intent, "id")
+    decline_code = field_of(error, "decline_code")
+    if "sepa_debit" in (field_of(intent, "payment_method_types") or []):
         return sepa_failure(decline_code or exc.code, exc.user_message, reference, returned=False)
     return card_failure(exc.code, decline_code, exc.user_message, reference)
 
@@ -155,3 +135,23 @@ def raise_if_unanswered(exc: stripe.StripeError) -> None:
         raise GatewayUnavailable(f"stripe unavailable: {exc}") from exc
     if status is None or status >= 500 or status in (409, 429):
         raise GatewayUnavailable(f"stripe unavailable ({status}): {exc}") from exc
+
+
+class InvalidWebhook(Exception):
+    """Not a Stripe event signed with our secret within the tolerance."""
+
+
+def verify_webhook(
+    payload: bytes, signature: str | None, secret: str, tolerance_seconds: int
+) -> dict[str, Any]:
+    """The event Stripe signed, as a dict; `InvalidWebhook` with Stripe's reason otherwise."""
+    try:
+        verified = stripe.Webhook.construct_event(
+            payload.decode("utf-8"), signature, secret, tolerance_seconds
+        )
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise InvalidWebhook(str(exc)) from exc
+    event: dict[str, Any] = verified.to_dict()
+    if "id" not in event or "type" not in event:
+        raise InvalidWebhook("not a Stripe event")
+    return event

@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from payments.domain.outcomes import AttemptStatus, Outcome
+from payments.service_layer.ports import Attempt
 from shared.envelope import CloudEvent
 
 SOURCE = "/payments"
@@ -19,29 +19,30 @@ def result_id(request_id: str, status: AttemptStatus) -> str:
 
 
 def payment_result(
-    attempt: dict[str, Any], status: AttemptStatus, outcome: Outcome, now: datetime
+    attempt: Attempt, status: AttemptStatus, outcome: Outcome, now: datetime
 ) -> CloudEvent:
-    """The result for one status change of an attempt (`attempt` is its database row)."""
+    """The result for one status change of an attempt (as it was before the change)."""
     failure = status in ("failed", "returned")
+    request = attempt.request
     data = {
-        "partner_id": attempt["partner_id"],
-        "request_id": attempt["request_id"],
-        "kind": attempt["kind"],
+        "partner_id": request.partner_id,
+        "request_id": request.request_id,
+        "kind": request.kind,
         "status": status,
-        "amount_minor": attempt["amount_minor"],
-        "currency": attempt["currency"],
+        "amount_minor": request.amount_minor,
+        "currency": request.currency,
         "reason": outcome.reason if failure else None,
         "code": outcome.code if failure else None,
         "retryable": outcome.retryable if status == "failed" else False,
-        "gateway": attempt["gateway"],
-        "gateway_reference": outcome.reference or attempt["gateway_reference"],
+        "gateway": attempt.gateway,
+        "gateway_reference": outcome.reference or attempt.gateway_reference,
         "occurred_at": now.isoformat(),
     }
     return CloudEvent.new(
         RESULT_TYPE,
         SOURCE,
         data,
-        subject=attempt["request_id"],
-        id=result_id(attempt["request_id"], status),
+        subject=request.request_id,
+        id=result_id(request.request_id, status),
         time=now,
     )

@@ -11,7 +11,7 @@ relies on and real Stripe does:
 - no state file: localstripe writes /tmp/localstripe.pickle on every change, which parallel
   servers would clobber.
 
-    python -m payments.testing.stripe_server --port 8420
+    python -m devtools.stripe_server --port 8420
 
 `LocalStripe` starts it as a subprocess on a free port for a test session.
 """
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -111,7 +112,10 @@ class LocalStripe:
 
     def start(self) -> "LocalStripe":
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "payments.testing.stripe_server", "--port", str(self.port)],
+            [sys.executable, "-m", "devtools.stripe_server", "--port", str(self.port)],
+            # From the repository's root, where `devtools` is importable whatever the caller's
+            # working directory.
+            cwd=Path(__file__).resolve().parents[1],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

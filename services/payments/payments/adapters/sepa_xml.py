@@ -8,12 +8,11 @@ and returns after settlement), of any version: elements are matched by local nam
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 from schwifty import BIC, IBAN
 from sepaxml import SepaDD
 
-from payments.domain.sepa import valid_creditor_id
+from payments.domain.sepa import BankEntry, valid_creditor_id
 
 PAIN_008 = "pain.008.001.08"
 
@@ -90,20 +89,6 @@ def message_id_of(document: bytes) -> str:
     if found is None or not found.text:
         raise ValueError("document has no MsgId")
     return found.text
-
-
-EntryKind = Literal["booked", "rejected", "returned"]
-
-
-@dataclass(frozen=True, slots=True)
-class BankEntry:
-    """One answer of the bank about one debit (or, with only `message_id`, a whole file)."""
-
-    kind: EntryKind
-    end_to_end_id: str | None
-    code: str | None
-    reason: str | None = None
-    message_id: str | None = None
 
 
 def _text(element: ET.Element | None, path: str) -> str | None:

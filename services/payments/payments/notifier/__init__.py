@@ -1,1 +1,0 @@
-"""Reminder e-mails to partners for the ledger's notifications."""

@@ -1,1 +1,0 @@
-"""Test tools: a local Stripe API server and an in-process fake gateway."""
