@@ -1,5 +1,6 @@
 """The ledger's FastAPI app: `create_app(settings)`, a lifespan owning the engine and clients."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,10 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What is alive now (modules, the app) lives as long as the process: kept out of the
+        # collector's full passes, which otherwise walk it again and again and were the whole
+        # p99 of a GET under load (about 100 ms against 11 ms, wrk -c20).
+        gc.freeze()
         yield
         await container.close()
 
