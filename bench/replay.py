@@ -159,7 +159,7 @@ async def build(url: str, events: int, partners: int) -> int:
                 state: PartnerAccount | None = None
                 states = []
                 for version, (event, at) in enumerate(history, start=1):
-                    type_name, schema_version, payload = to_row(event)
+                    type_name, schema_version, payload = to_row(event, at)
                     rows.append(
                         (
                             partner_id,

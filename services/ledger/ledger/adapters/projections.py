@@ -252,8 +252,11 @@ _MAILINGS_SEEN = text(
 class PostgresProjections:
     """Writes the read models."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, *, bulk: bool = False) -> None:
         self._connection = connection
+        # A rebuild writes the history of every event into fresh tables: COPY is several
+        # times faster than a multi-row INSERT there (the live writers keep the INSERT).
+        self._bulk = bulk
 
     async def record(self, changes: Iterable[AccountChange]) -> None:
         changes = [c for c in changes if c.events]
@@ -355,6 +358,34 @@ class PostgresProjections:
 
     async def _history(self, changes: Sequence[AccountChange]) -> None:
         rows = [row for change in changes for row in history_rows(change)]
+        if self._bulk:
+            raw = (await self._connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.copy_records_to_table(
+                "partner_history",
+                records=[
+                    (
+                        r.partner_id,
+                        r.version,
+                        r.type,
+                        r.credits_delta,
+                        r.balance_after,
+                        r.mailing_id,
+                        r.occurred_at,
+                    )
+                    for r in rows
+                ],
+                columns=[
+                    "partner_id",
+                    "version",
+                    "type",
+                    "credits_delta",
+                    "balance_after",
+                    "mailing_id",
+                    "occurred_at",
+                ],
+            )
+            return
         await self._connection.execute(
             _HISTORY,
             {

@@ -134,7 +134,7 @@ async def _fold(
 ) -> int:
     """Fold every stream and write its read models and snapshots through `writer` (whose
     search_path names the target schema); returns the partner count."""
-    projections = PostgresProjections(writer)
+    projections = PostgresProjections(writer, bulk=True)
     snapshots = PostgresSnapshots(writer)
 
     async def write(changes: list[AccountChange], saved: list[Snapshot], count: int) -> None:
