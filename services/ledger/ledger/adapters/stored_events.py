@@ -115,7 +115,11 @@ def _options(hint: object) -> tuple[object, ...]:
 def _decoder(hint: object) -> Callable[[JsonValue], object]:
     """How to turn a payload value back into the field's type (most fields are already fine)."""
     if hint is datetime or datetime in _options(hint):
-        return lambda value: None if value is None else datetime.fromisoformat(str(value))
+        return lambda value: (
+            value
+            if value is None or isinstance(value, datetime)
+            else datetime.fromisoformat(str(value))
+        )
     if hint is date:
         return lambda value: date.fromisoformat(str(value))
     if typing.get_origin(hint) is tuple:
@@ -136,6 +140,22 @@ def _encoder(hint: object) -> Callable[[Any], JsonValue]:
 _DECODERS: Mapping[type[Event], Mapping[str, Callable[[JsonValue], object]]] = {
     cls: {name: _decoder(hint) for name, hint in typing.get_type_hints(cls).items()}
     for cls in EVENT_TYPES.values()
+}
+
+_PLAIN = _decoder(str)
+
+# Per type: every field, and only the fields whose stored value needs turning back (times,
+# tuples); decoding a row then copies the payload and fixes those few.
+_FIELDS: Mapping[type[Event], frozenset[str]] = {
+    cls: frozenset(decoders) for cls, decoders in _DECODERS.items()
+}
+_SPECIAL: Mapping[type[Event], tuple[tuple[str, Callable[[JsonValue], object]], ...]] = {
+    cls: tuple(
+        (name, decode)
+        for name, decode in decoders.items()
+        if decode.__code__ is not _PLAIN.__code__
+    )
+    for cls, decoders in _DECODERS.items()
 }
 
 _ENCODERS: Mapping[type[Event], tuple[tuple[str, Callable[[Any], JsonValue]], ...]] = {
@@ -162,20 +182,21 @@ def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")
-    decoders = _DECODERS[cls]
+    fields = _FIELDS[cls]
     omitted = _OMITTED_AT.get(cls, {})
-    unexpected = set(payload) - set(decoders)
-    missing = set(decoders) - set(payload) - set(omitted)
-    if unexpected or missing:
-        raise ValueError(
-            f"{type_name} payload does not fit: missing {sorted(missing)}, "
-            f"unexpected {sorted(unexpected)}"
-        )
+    if payload.keys() != fields:
+        unexpected = set(payload) - fields
+        missing = fields - set(payload) - set(omitted)
+        if unexpected or missing:
+            raise ValueError(
+                f"{type_name} payload does not fit: missing {sorted(missing)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
     # Any: the payload's shape was checked above; the values are the stored ones.
-    values: dict[str, Any] = {
-        name: decode(payload[name]) if name in payload else omitted[name]
-        for name, decode in decoders.items()
-    }
+    values: dict[str, Any] = {**omitted, **payload}
+    for name, decode in _SPECIAL[cls]:
+        if name in payload:
+            values[name] = decode(payload[name])
     return cls(**values)
 
 
@@ -225,6 +246,5 @@ def from_row(
         if value is not None:
             if not isinstance(value, str) or not value.lstrip("-").isdigit():
                 raise ValueError(f"{type_name}.{name} must be seconds as text: {value!r}")
-            at = _needs(recorded_at, type_name) - int(value) * _SECOND
-            upcasted[name] = at.isoformat()
+            upcasted[name] = _needs(recorded_at, type_name) - int(value) * _SECOND
     return event_from_dict(type_name, upcasted)
