@@ -40,9 +40,10 @@ from ledger.adapters.rebuild import (
     rebuild_in_place,
     replace_snapshots,
 )
+from ledger.adapters.views.recorded_payments import ledger_payments
 from ledger.bootstrap import bootstrap
 from ledger.entrypoints import group_for
-from ledger.reconcile import Mismatch, gateway_payments, ledger_payments
+from ledger.reconcile import Mismatch, gateway_payments
 from ledger.reconcile import compare as compare_payments
 from ledger.service_layer.commands import read_account
 from ledger.settings import LedgerSettings

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from typing import cast
 
 import stripe
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,35 +56,6 @@ def compare(
             partner = (ours or theirs or RecordedPayment(request_id, "?", 0, "", False)).partner_id
             found.append(Mismatch(request_id, partner, problem))
     return found
-
-
-_RECORDED = text(
-    """
-    SELECT originator_id, type, payload FROM events
-    WHERE type IN ('PurchaseRequested', 'PurchaseSucceeded', 'PurchaseReturned',
-                   'ChargeRequested', 'ChargeSucceeded', 'ChargeReturned')
-    ORDER BY global_position
-    """
-)
-
-
-async def ledger_payments(engine: AsyncEngine) -> dict[str, RecordedPayment]:
-    """Each purchase and charge the ledger asked for, and whether it holds it as paid."""
-    payments: dict[str, RecordedPayment] = {}
-    async with engine.connect() as connection:
-        for partner_id, type_name, payload in await connection.execute(_RECORDED):
-            request_id = payload.get("purchase_id") or payload["charge_id"]
-            if type_name.endswith("Requested"):
-                payments[request_id] = RecordedPayment(
-                    request_id, partner_id, payload["amount_minor"], payload["currency"], False
-                )
-            elif request_id in payments:
-                before = payments[request_id]
-                paid = type_name.endswith("Succeeded")
-                payments[request_id] = RecordedPayment(
-                    request_id, partner_id, before.amount_minor, before.currency, paid
-                )
-    return payments
 
 
 def from_intents(intents: Iterable[stripe.PaymentIntent]) -> dict[str, RecordedPayment]:

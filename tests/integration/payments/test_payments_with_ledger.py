@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
-from ledger.reconcile import compare, gateway_payments, ledger_payments
+from ledger.adapters.views.recorded_payments import ledger_payments
+from ledger.reconcile import compare, gateway_payments
 from ledger.settings import LedgerSettings
 from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier, run_worker
