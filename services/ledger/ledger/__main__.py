@@ -1,4 +1,4 @@
-"""`python -m ledger serve|consume|relay|migrate`: the ledger's processes."""
+"""`python -m ledger serve|consume|relay|webhooks|migrate`: the ledger's processes."""
 
 import sys
 
@@ -47,6 +47,15 @@ def relay() -> None:
 
 
 @cli.command()
+def webhooks() -> None:
+    """Deliver the ledger's outgoing messages to partners' webhook endpoints (signed)."""
+    settings = _settings()
+    from ledger.webhook_worker import run_webhooks
+
+    run_until_signal(lambda stop: run_webhooks(settings, stop))
+
+
+@cli.command()
 def migrate(revision: str = "head") -> None:
     """Apply the database migrations up to REVISION; then, if the events table has rows but the
     read models are empty (a database written before migration 0003), rebuild the read models
@@ -68,7 +77,7 @@ def _ops() -> typer.Typer:
 
 # The long-running processes start without importing the ops tools (alembic, rich tables,
 # the Stripe client): a consumer restarted after a crash is back at work sooner.
-_PROCESSES = ("serve", "consume", "relay")
+_PROCESSES = ("serve", "consume", "relay", "webhooks")
 if sys.argv[1:2] not in ([p] for p in _PROCESSES):
     cli.add_typer(_ops(), name="ops", help="Ops tools: replay, audit export/verify, reingest.")
 

@@ -14,6 +14,8 @@ from ledger.adapters.pricing_client import PricingClient
 from ledger.adapters.tokens import TokenLookup
 from ledger.adapters.unit_of_work import unit_of_work
 from ledger.adapters.views.reads import ReadPool
+from ledger.adapters.webhook_sender import HttpWebhookSender, UrlPolicy
+from ledger.domain.webhooks import AddressPolicy
 from ledger.service_layer.mailing_sent import MailingSentHandler
 from ledger.service_layer.payment_results import PaymentResultHandler
 from ledger.service_layer.ports import UnitOfWork
@@ -34,6 +36,7 @@ class LedgerContainer:
     reads: ReadPool
     tokens: TokenLookup
     _stripe: tuple[StripeClient, HTTPXClient] | None = field(default=None, init=False)
+    _webhook_http: httpx.AsyncClient | None = field(default=None, init=False)
 
     def stripe(self) -> StripeClient:
         """The payment gateway's API, read by `ops reconcile` only (the ledger never charges).
@@ -49,6 +52,26 @@ class LedgerContainer:
             )
             self._stripe = (client, http)
         return self._stripe[0]
+
+    def webhook_url_policy(self) -> UrlPolicy:
+        s = self.settings
+        return UrlPolicy(
+            AddressPolicy(s.webhook_allow_private_urls, s.webhook_allow_loopback_urls),
+            allow_http=s.webhook_allow_http,
+        )
+
+    def webhook_sender(self) -> HttpWebhookSender:
+        """Signed POSTs to partners' endpoints; redirects are never followed."""
+        if self._webhook_http is None:
+            self._webhook_http = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
+                limits=httpx.Limits(max_connections=self.settings.webhook_concurrency),
+                trust_env=False,  # no proxy from the environment between us and the guard
+            )
+        return HttpWebhookSender(
+            self._webhook_http, self.webhook_url_policy(), self.settings.webhook_timeout_seconds
+        )
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A new transaction over every store; commits when the block ends normally."""
@@ -68,6 +91,8 @@ class LedgerContainer:
     async def close(self) -> None:
         await self.reads.close()
         await self.http.aclose()
+        if self._webhook_http is not None:
+            await self._webhook_http.aclose()
         if self._stripe is not None:
             await self._stripe[1].close_async()  # type: ignore[no-untyped-call]
             self._stripe[1].close()  # type: ignore[no-untyped-call]

@@ -45,6 +45,18 @@ class LedgerSettings(BaseSettings):
     worker_stuck_seconds: float = 120.0
     # Larger request bodies are refused with 413 before they are read.
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1)
+    # Webhooks to partner portals (docs/webhooks.md). Endpoints on private or loopback networks
+    # and plain http are refused unless allowed here (the local stack allows loopback and http).
+    webhook_allow_private_urls: bool = False
+    webhook_allow_loopback_urls: bool = False
+    webhook_allow_http: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    # After a rotation, the old secret signs too for this long.
+    webhook_rotation_grace_seconds: int = Field(default=86_400, ge=0)
+    webhook_max_endpoints_per_partner: int = Field(default=10, ge=1)
+    webhook_metrics_port: int = 9104
 
     # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("ops_token", "stripe_api_key")

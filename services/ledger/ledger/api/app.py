@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ledger.api import customer_billing
+from ledger.api import customer_billing, webhooks
 from ledger.api.auth import authenticate
 from ledger.api.routes import router
 from ledger.bootstrap import bootstrap
@@ -99,6 +99,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app.add_exception_handler(AccountBusy, on_account_busy)
     app.include_router(router)
     app.include_router(customer_billing.router)
+    app.include_router(webhooks.router)
     document_problems(app, problems_of_operation)
     return app
 

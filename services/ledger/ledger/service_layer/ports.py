@@ -4,7 +4,7 @@ The unit tests implement them in memory (``tests/unit/ledger/fakes.py``), so eve
 runs there without PostgreSQL, Kafka or the pricing service.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -261,4 +261,104 @@ class PlanPricing(Protocol):
 
     async def quote(self, request: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/quotes`` as the pricing service answers it (``PricingRefused`` on 4xx)."""
+        ...
+
+
+# --- webhooks to partner portals ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """An enabled endpoint, as the intake of outgoing messages sees it."""
+
+    endpoint_id: str
+    partner_id: str
+    event_types: frozenset[str] | None  # None: every type
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewWebhookDelivery:
+    webhook_id: str  # the `webhook-id` header, for every attempt
+    endpoint_id: str
+    message_source: str
+    message_id: str
+    event_type: str
+    sequence: int
+    stream_version: int | None
+    body: str  # the JSON sent, exactly
+
+
+class WebhookIntake(Protocol):
+    """Recording deliveries of outgoing messages, inside the consumer's transaction."""
+
+    async def targets(self, partner_ids: Sequence[str]) -> list[WebhookTarget]:
+        """The enabled endpoints of these partners."""
+        ...
+
+    async def recorded(self, keys: Sequence[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        """Which (endpoint id, message source, message id) already have a delivery."""
+        ...
+
+    async def reserve_sequences(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """Take `counts[endpoint]` consecutive sequence numbers per endpoint; returns the
+        first of each."""
+        ...
+
+    async def add(self, deliveries: Sequence[NewWebhookDelivery], now: datetime) -> int:
+        """Record the deliveries as due now; returns how many were new."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueWebhook:
+    """A delivery claimed for one attempt (the attempt is already counted)."""
+
+    webhook_id: str
+    endpoint_id: str
+    url: str
+    secrets: tuple[str, ...]  # `whsec_...`; during a rotation's grace period, two
+    body: str
+    attempt: int  # this attempt's number, from 1 (counting every attempt ever made)
+    window_attempt: int  # from 1 since it was recorded or last re-sent by hand
+    window_started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAnswer:
+    """What one attempt got: a status code, or an error (no answer, or refused by us)."""
+
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    retry_after_seconds: float | None = None
+    refused: bool = False  # not sent: the URL now resolves to an address we may not reach
+
+
+class WebhookDeliveries(Protocol):
+    async def claim_due(
+        self, now: datetime, limit: int, busy_endpoints: Collection[str]
+    ) -> list[DueWebhook]:
+        """Up to `limit` due deliveries, at most one per endpoint and none of the busy ones,
+        each leased (not due again for a while) and its attempt counted; others' claims are
+        skipped, never waited for."""
+        ...
+
+    async def record_attempt(
+        self,
+        delivery: DueWebhook,
+        answer: WebhookAnswer,
+        attempted_at: datetime,
+        status: str,
+        next_attempt_at: datetime | None,
+        disable_endpoint: bool,
+    ) -> None:
+        """Log the attempt and move the delivery to `status` ('pending' with its next time,
+        'delivered' or 'failed')."""
+        ...
+
+
+class WebhookSender(Protocol):
+    async def send(self, delivery: DueWebhook, now: datetime) -> WebhookAnswer:
+        """One signed POST of the delivery's body to its endpoint."""
         ...
