@@ -1,0 +1,440 @@
+"""Signed webhooks on the real stack: the ledger's API, consumers, relay and webhook worker in
+this process, PostgreSQL and Kafka of `make up`, and a real HTTP receiver on a free port that
+verifies what arrives with the `standardwebhooks` package, as a partner's portal would."""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from standardwebhooks import Webhook
+
+from ledger.adapters.webhook_sender import HttpWebhookSender, UrlPolicy
+from ledger.api.app import create_app
+from ledger.domain.webhooks import AddressPolicy
+from ledger.service_layer.ports import DueWebhook
+from ledger.settings import LedgerSettings
+from ledger.webhook_worker import run_webhooks
+from tests.integration.conftest import OPS_TOKEN, free_port
+from tests.integration.ledger.conftest import eventually, new_partner, read_topic
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+@dataclass
+class Receiver:
+    """A partner's portal: answers 500 to the first request of each `webhook-id` on paths
+    under /flaky/, 204 to everything else, and keeps every request."""
+
+    port: int
+    requests: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(free_port())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with state.lock:
+                seen = any(
+                    r.headers.get("webhook-id") == headers.get("webhook-id") for r in state.requests
+                )
+                status = 500 if self.path.startswith("/flaky/") and not seen else 204
+                state.requests.append(Received(self.path, headers, body, status))
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", state.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def webhook_settings(ledger_settings: LedgerSettings) -> LedgerSettings:
+    """The local stack's rules: loopback and plain http allowed."""
+    return ledger_settings.model_copy(
+        update={
+            "webhook_allow_loopback_urls": True,
+            "webhook_allow_http": True,
+            "webhook_poll_seconds": 0.1,
+            "webhook_timeout_seconds": 5.0,
+            "webhook_metrics_port": 0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def api(webhook_settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(webhook_settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://ledger",
+            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def webhook_worker(
+    webhook_settings: LedgerSettings, ledger_workers: None
+) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_webhooks(webhook_settings, stop))
+    yield
+    stop.set()
+    await task
+
+
+async def register(
+    api: httpx.AsyncClient, partner_id: str, token: str, url: str, **extra: Any
+) -> dict[str, Any]:
+    response = await api.post(
+        f"/v1/partners/{partner_id}/webhook-endpoints",
+        json={"url": url, **extra},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def buy(api: httpx.AsyncClient, partner_id: str, token: str, key: str) -> None:
+    response = await api.post(
+        f"/v1/partners/{partner_id}/purchases",
+        json={"credits": 20000},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+    )
+    assert response.status_code == 202, response.text
+
+
+async def deliveries(
+    api: httpx.AsyncClient, partner_id: str, endpoint_id: str
+) -> list[dict[str, Any]]:
+    response = await api.get(
+        f"/v1/partners/{partner_id}/webhook-endpoints/{endpoint_id}/deliveries"
+    )
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["deliveries"]
+    return found
+
+
+async def test_a_webhook_arrives_signed_is_retried_with_the_same_id_and_is_logged(
+    api: httpx.AsyncClient, receiver: Receiver, webhook_worker: None
+) -> None:
+    partner_id, token = await new_partner(api)
+    endpoint = await register(api, partner_id, token, receiver.url(f"/flaky/{partner_id}"))
+    assert endpoint["secret"].startswith("whsec_")
+    listed = await api.get(
+        f"/v1/partners/{partner_id}/webhook-endpoints",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert [e["id"] for e in listed.json()["endpoints"]] == [endpoint["id"]]
+    assert "secret" not in listed.json()["endpoints"][0]
+    assert endpoint["secret"] not in listed.text
+
+    await buy(api, partner_id, token, "buy-1")
+
+    async def delivered_after_a_retry() -> bool:
+        return len(receiver.at(f"/flaky/{partner_id}")) >= 2
+
+    await eventually(delivered_after_a_retry, timeout=30, what="a retry after the 500")
+    first, second = receiver.at(f"/flaky/{partner_id}")[:2]
+    assert (first.status, second.status) == (500, 204)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.headers["content-type"] == "application/json"
+    hook = Webhook(endpoint["secret"])
+    for request in (first, second):
+        payload = hook.verify(request.body, request.headers)
+        assert payload["type"] == "ledger.purchase_requested"
+        assert payload["partner_id"] == partner_id
+        assert payload["data"]["credits"] == 20000
+        assert payload["sequence"] == 1
+        assert payload["id"] == f"{partner_id}/{payload['stream_version']}"
+    # Another endpoint's secret does not verify it.
+    other = Webhook("whsec_" + "A" * 44)
+    with pytest.raises(Exception, match="signature"):
+        other.verify(second.body, second.headers)
+
+    # The partner's event history has the event at that stream version.
+    history = await api.get(f"/v1/partners/{partner_id}/events")
+    at_version = [e for e in history.json()["events"] if e["version"] == payload["stream_version"]]
+    assert [e["type"] for e in at_version] == ["PurchaseRequested"]
+
+    async def logged() -> bool:
+        found = await deliveries(api, partner_id, endpoint["id"])
+        return bool(found) and found[0]["status"] == "delivered"
+
+    await eventually(logged, what="the delivery logged as delivered")
+    [logged_delivery] = await deliveries(api, partner_id, endpoint["id"])
+    assert logged_delivery["id"] == first.headers["webhook-id"]
+    assert logged_delivery["event_type"] == "ledger.purchase_requested"
+    assert logged_delivery["attempts"] == 2
+    assert logged_delivery["last_status_code"] == 204
+    assert logged_delivery["delivered_at"] is not None
+    assert [a["status_code"] for a in logged_delivery["attempt_log"]] == [500, 204]
+
+    # A re-send by hand: the same webhook-id again, signed anew.
+    resent = await api.post(
+        f"/v1/partners/{partner_id}/webhook-endpoints/{endpoint['id']}/deliveries/"
+        f"{logged_delivery['id']}/resend",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resent.status_code == 202, resent.text
+
+    async def arrived_again() -> bool:
+        return len(receiver.at(f"/flaky/{partner_id}")) >= 3
+
+    await eventually(arrived_again, what="the re-sent webhook")
+    third = receiver.at(f"/flaky/{partner_id}")[2]
+    assert third.headers["webhook-id"] == first.headers["webhook-id"]
+    assert hook.verify(third.body, third.headers)["id"] == payload["id"]
+
+
+async def test_filters_disabled_endpoints_and_kafka_redelivery(
+    api: httpx.AsyncClient,
+    receiver: Receiver,
+    webhook_worker: None,
+    webhook_settings: LedgerSettings,
+    producer: Any,
+) -> None:
+    partner_id, token = await new_partner(api)
+    every = await register(api, partner_id, token, receiver.url(f"/all/{partner_id}"))
+    wanted = await register(
+        api,
+        partner_id,
+        token,
+        receiver.url(f"/purchases/{partner_id}"),
+        event_types=["ledger.purchase_requested"],
+    )
+    unwanted = await register(
+        api,
+        partner_id,
+        token,
+        receiver.url(f"/statements/{partner_id}"),
+        event_types=["ledger.statement_issued"],
+    )
+    disabled = await register(api, partner_id, token, receiver.url(f"/off/{partner_id}"))
+    off = await api.post(
+        f"/v1/partners/{partner_id}/webhook-endpoints/{disabled['id']}/disable",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+
+    await buy(api, partner_id, token, "buy-1")
+
+    async def both_delivered() -> bool:
+        return bool(receiver.at(f"/all/{partner_id}")) and bool(
+            receiver.at(f"/purchases/{partner_id}")
+        )
+
+    await eventually(both_delivered, what="deliveries to the two endpoints that want them")
+
+    # Kafka delivers the same message again (a producer retry, a replayed topic).
+    [(headers, value)] = await read_topic(
+        webhook_settings, "ledger.payment-requests", key=partner_id
+    )
+    await producer.send_and_wait(
+        webhook_settings.topic_prefix + "ledger.payment-requests",
+        value=value,
+        key=partner_id.encode(),
+        headers=list(headers.items()),
+    )
+    # A later message on the same partition: once it is delivered, the copy was read before it.
+    await buy(api, partner_id, token, "buy-2")
+
+    async def second_delivered() -> bool:
+        return len(receiver.at(f"/all/{partner_id}")) >= 2
+
+    await eventually(second_delivered, what="the second purchase delivered")
+    await asyncio.sleep(0.5)
+    every_log = await deliveries(api, partner_id, every["id"])
+    assert [d["sequence"] for d in every_log] == [2, 1]
+    assert len({d["message_id"] for d in every_log}) == 2
+    assert len(receiver.at(f"/all/{partner_id}")) == 2
+    assert len(await deliveries(api, partner_id, wanted["id"])) == 2
+    assert await deliveries(api, partner_id, unwanted["id"]) == []
+    assert await deliveries(api, partner_id, disabled["id"]) == []
+    assert receiver.at(f"/statements/{partner_id}") == []
+    assert receiver.at(f"/off/{partner_id}") == []
+
+
+async def test_a_partner_cannot_reach_another_partners_endpoints(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    owner, owner_token = await new_partner(api)
+    intruder, intruder_token = await new_partner(api)
+    endpoint = await register(api, owner, owner_token, receiver.url("/owner"))
+    as_intruder = {"Authorization": f"Bearer {intruder_token}"}
+    base = f"/v1/partners/{owner}/webhook-endpoints"
+
+    refused = await api.post(base, json={"url": receiver.url("/steal")}, headers=as_intruder)
+    assert refused.status_code == 404
+    assert (await api.get(base, headers=as_intruder)).status_code == 404
+    for path in ("/disable", "/rotate-secret"):
+        answer = await api.post(f"{base}/{endpoint['id']}{path}", headers=as_intruder)
+        assert answer.status_code == 404
+    assert (
+        await api.get(f"{base}/{endpoint['id']}/deliveries", headers=as_intruder)
+    ).status_code == 404
+    # Nor through its own partner's path.
+    own_path = f"/v1/partners/{intruder}/webhook-endpoints/{endpoint['id']}/deliveries"
+    assert (await api.get(own_path, headers=as_intruder)).status_code == 404
+    [kept] = (await api.get(base, headers={"Authorization": f"Bearer {owner_token}"})).json()[
+        "endpoints"
+    ]
+    assert kept["enabled"] is True
+
+
+async def test_registration_validates_types_and_rotation_keeps_the_old_secret_for_a_while(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    partner_id, token = await new_partner(api)
+    auth = {"Authorization": f"Bearer {token}"}
+    base = f"/v1/partners/{partner_id}/webhook-endpoints"
+    unknown = await api.post(
+        base,
+        json={"url": receiver.url("/x"), "event_types": ["ledger.purchase_requested", "nope"]},
+        headers=auth,
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "$.event_types[1]"
+    missing = await api.post(
+        "/v1/partners/no-such-partner/webhook-endpoints", json={"url": receiver.url("/x")}
+    )
+    assert missing.status_code == 404
+
+    endpoint = await register(api, partner_id, token, receiver.url("/rotating"))
+    rotated = await api.post(f"{base}/{endpoint['id']}/rotate-secret", headers=auth)
+    assert rotated.status_code == 200, rotated.text
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != endpoint["secret"]
+    expires = datetime.fromisoformat(rotated.json()["previous_secret_expires_at"])
+    assert (expires - datetime.now(UTC)).total_seconds() > 23 * 3600
+    assert new_secret not in (await api.get(base, headers=auth)).text
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8080/hook", "https"),
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://[::1]/hook", "loopback"),
+        ("https://localhost/hook", "loopback"),
+        ("https://10.1.2.3/hook", "private"),
+        ("https://192.168.0.10/hook", "private"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://0.0.0.0/hook", "unspecified"),
+        ("https://224.0.0.1/hook", "multicast"),
+        ("https://240.0.0.1/hook", "reserved"),
+        ("https://user:pw@93.184.215.14/hook", "credentials"),
+        ("ftp://93.184.215.14/hook", "https"),
+    ],
+)
+async def test_the_url_guard_refuses_internal_networks_unless_allowed(
+    ledger_settings: LedgerSettings, url: str, reason: str
+) -> None:
+    app = create_app(ledger_settings)  # production rules: nothing allowed
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://ledger",
+            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+        ) as client,
+    ):
+        partner_id, _ = await new_partner(client)
+        answer = await client.post(
+            f"/v1/partners/{partner_id}/webhook-endpoints", json={"url": url}
+        )
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["errors"][0]["field"] == "$.url"
+    assert reason in problem["detail"]
+
+
+async def test_the_guard_runs_again_at_delivery_time(receiver: Receiver) -> None:
+    """An endpoint registered while allowed (or whose name now resolves elsewhere) is checked
+    again before each attempt: nothing is sent to a refused address."""
+    strict = UrlPolicy(AddressPolicy(allow_private=True, allow_loopback=False), allow_http=True)
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        sender = HttpWebhookSender(http, strict, timeout_seconds=5)
+        delivery = DueWebhook(
+            webhook_id="msg_guard",
+            endpoint_id="ep_guard",
+            url=receiver.url("/guarded"),
+            secrets=("whsec_" + "B" * 44,),
+            body=orjson.dumps({"type": "x"}).decode(),
+            attempt=1,
+            window_attempt=1,
+            window_started_at=datetime.now(UTC),
+        )
+        answer = await sender.send(delivery, datetime.now(UTC))
+    assert answer.refused and answer.status_code is None
+    assert answer.error is not None and "loopback" in answer.error
+    assert receiver.at("/guarded") == []
+
+
+async def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
+    """A 3xx is the answer (failed, not retried); the Location is never requested."""
+    loose = UrlPolicy(AddressPolicy(allow_loopback=True), allow_http=True)
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("location", receiver.url("/redirected"))
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            sender = HttpWebhookSender(http, loose, timeout_seconds=5)
+            delivery = DueWebhook(
+                "msg_r", "ep_r", f"http://127.0.0.1:{port}/hook", ("whsec_" + "C" * 44,),
+                "{}", 1, 1, datetime.now(UTC),
+            )  # fmt: skip
+            answer = await sender.send(delivery, datetime.now(UTC))
+    finally:
+        server.shutdown()
+        thread.join()
+    assert answer.status_code == 307
+    assert receiver.at("/redirected") == []
