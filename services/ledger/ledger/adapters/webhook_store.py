@@ -7,8 +7,9 @@ selects them.
 """
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -78,8 +79,13 @@ _DELIVERY_COLUMNS = (
 )
 
 
-def _endpoint(row: Sequence[object]) -> EndpointRow:
-    return EndpointRow(*row)  # type: ignore[arg-type]
+def _endpoint(row: Any) -> EndpointRow:
+    return EndpointRow(*row)
+
+
+def _delivery(row: Any, attempts: list[AttemptRow]) -> DeliveryRow:
+    names = [f.name for f in fields(DeliveryRow)][:-1]
+    return DeliveryRow(**dict(zip(names, row, strict=True)), attempt_log=attempts)
 
 
 class WebhookEndpoints:
@@ -223,7 +229,7 @@ class WebhookEndpoints:
                 )
                 for a in found:
                     attempts[a[0]].append(AttemptRow(a[1], a[2], a[3], a[4], a[5]))
-            return [DeliveryRow(*r, attempt_log=attempts[r[0]]) for r in rows]  # type: ignore[misc]
+            return [_delivery(r, attempts[r[0]]) for r in rows]
 
     async def resend(self, endpoint_id: str, delivery_id: str, now: datetime) -> bool:
         """Due again now, with a fresh retry window and the same `webhook-id`; False when
