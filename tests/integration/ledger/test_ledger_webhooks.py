@@ -19,6 +19,7 @@ from ledger.adapters.webhook_sender import HttpWebhookSender, UrlPolicy
 from ledger.api.app import create_app
 from ledger.domain.webhooks import AddressPolicy
 from ledger.service_layer.ports import DueWebhook
+from ledger.service_layer.webhooks import new_secret
 from ledger.settings import LedgerSettings
 from ledger.webhook_worker import run_webhooks
 from tests.integration.conftest import OPS_TOKEN, free_port
@@ -364,25 +365,23 @@ async def test_registration_validates_types_and_rotation_keeps_the_old_secret_fo
     ],
 )
 async def test_the_url_guard_refuses_internal_networks_unless_allowed(
-    ledger_settings: LedgerSettings, url: str, reason: str
+    ledger_api: httpx.AsyncClient, url: str, reason: str
 ) -> None:
-    app = create_app(ledger_settings)  # production rules: nothing allowed
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
-        partner_id, _ = await new_partner(client)
-        answer = await client.post(
-            f"/v1/partners/{partner_id}/webhook-endpoints", json={"url": url}
-        )
+    # `ledger_api` runs with the production rules: no loopback, private networks nor http.
+    partner_id, _ = await new_partner(ledger_api)
+    answer = await ledger_api.post(
+        f"/v1/partners/{partner_id}/webhook-endpoints", json={"url": url}
+    )
     assert answer.status_code == 422, answer.text
     problem = answer.json()
     assert problem["errors"][0]["field"] == "$.url"
     assert reason in problem["detail"]
+
+
+def due(url: str) -> DueWebhook:
+    """A delivery claimed for its first attempt, as the sender gets it."""
+    body = orjson.dumps({"type": "ledger.purchase_requested"}).decode()
+    return DueWebhook("msg_t", "ep_t", url, (new_secret(),), body, 1, 1, datetime.now(UTC))
 
 
 async def test_the_guard_runs_again_at_delivery_time(receiver: Receiver) -> None:
@@ -391,17 +390,7 @@ async def test_the_guard_runs_again_at_delivery_time(receiver: Receiver) -> None
     strict = UrlPolicy(AddressPolicy(allow_private=True, allow_loopback=False), allow_http=True)
     async with httpx.AsyncClient(follow_redirects=False) as http:
         sender = HttpWebhookSender(http, strict, timeout_seconds=5)
-        delivery = DueWebhook(
-            webhook_id="msg_guard",
-            endpoint_id="ep_guard",
-            url=receiver.url("/guarded"),
-            secrets=("whsec_" + "B" * 44,),
-            body=orjson.dumps({"type": "x"}).decode(),
-            attempt=1,
-            window_attempt=1,
-            window_started_at=datetime.now(UTC),
-        )
-        answer = await sender.send(delivery, datetime.now(UTC))
+        answer = await sender.send(due(receiver.url("/guarded")), datetime.now(UTC))
     assert answer.refused and answer.status_code is None
     assert answer.error is not None and "loopback" in answer.error
     assert receiver.at("/guarded") == []
@@ -428,11 +417,7 @@ async def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
     try:
         async with httpx.AsyncClient(follow_redirects=False) as http:
             sender = HttpWebhookSender(http, loose, timeout_seconds=5)
-            delivery = DueWebhook(
-                "msg_r", "ep_r", f"http://127.0.0.1:{port}/hook", ("whsec_" + "C" * 44,),
-                "{}", 1, 1, datetime.now(UTC),
-            )  # fmt: skip
-            answer = await sender.send(delivery, datetime.now(UTC))
+            answer = await sender.send(due(f"http://127.0.0.1:{port}/hook"), datetime.now(UTC))
     finally:
         server.shutdown()
         thread.join()
