@@ -1,11 +1,15 @@
 """The composition root: settings in, wired adapters out."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pricing.adapters.memory import InMemoryPriceLists
 from pricing.adapters.postgres import PostgresPriceLists
-from pricing.service import PricingService, VersionCache
+from pricing.adapters.version_cache import VersionCache
+from pricing.service_layer import PricingService
 from pricing.settings import PricingSettings
 from shared.database import create_engine, sessionmaker_for
 
@@ -32,3 +36,8 @@ def bootstrap(settings: PricingSettings) -> PricingContainer:
     """Build the container from settings (the engine connects lazily)."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     return PricingContainer(settings, engine, sessionmaker_for(engine))
+
+
+def in_memory_service(clock: Callable[[], datetime]) -> PricingService:
+    """The use cases on an empty in-memory repository (the OpenAPI document's examples)."""
+    return PricingService(InMemoryPriceLists(), VersionCache(), clock)

@@ -6,7 +6,7 @@ import pytest
 
 from pricing.api.app import create_app
 from pricing.domain import MODELS
-from pricing.service import evaluate
+from pricing.service_layer.evaluation import evaluate
 from pricing.settings import PricingSettings
 
 # The engine connects lazily: building the document needs no database.
