@@ -1,10 +1,11 @@
 """The composition root: settings in, wired adapters out."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
 from pricing.adapters.memory import InMemoryPriceLists
 from pricing.adapters.postgres import PostgresPriceLists
@@ -12,6 +13,9 @@ from pricing.adapters.version_cache import VersionCache
 from pricing.service_layer import PricingService
 from pricing.settings import PricingSettings
 from shared.database import create_engine, sessionmaker_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 @dataclass
