@@ -1,13 +1,21 @@
 """The composition root: settings in, wired adapters out."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
+from pricing.adapters.memory import InMemoryPriceLists
 from pricing.adapters.postgres import PostgresPriceLists
-from pricing.service import PricingService, VersionCache
+from pricing.adapters.version_cache import VersionCache
+from pricing.service_layer import PricingService
 from pricing.settings import PricingSettings
 from shared.database import create_engine, sessionmaker_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 @dataclass
@@ -32,3 +40,8 @@ def bootstrap(settings: PricingSettings) -> PricingContainer:
     """Build the container from settings (the engine connects lazily)."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     return PricingContainer(settings, engine, sessionmaker_for(engine))
+
+
+def in_memory_service(clock: Callable[[], datetime]) -> PricingService:
+    """The use cases on an empty in-memory repository (the OpenAPI document's examples)."""
+    return PricingService(InMemoryPriceLists(), VersionCache(), clock)

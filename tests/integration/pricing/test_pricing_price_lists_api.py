@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pricing.adapters.postgres import PostgresPriceLists
+from pricing.adapters.version_cache import VersionCache
 from pricing.bootstrap import PricingContainer
-from pricing.service import Conflict, PricingService, VersionCache
+from pricing.service_layer import PricingService
+from pricing.service_layer.errors import Conflict
 from tests.integration.pricing.conftest import new_id
 
 

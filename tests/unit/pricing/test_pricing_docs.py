@@ -9,7 +9,7 @@ import pytest
 
 from pricing.api.bodies import decode_json
 from pricing.domain import PricingError
-from pricing.service import evaluate
+from pricing.service_layer.evaluation import evaluate
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "pricing.md"
 EXAMPLE = re.compile(

@@ -3,10 +3,12 @@
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from pricing.api.app import create_app
 from pricing.domain import MODELS
-from pricing.service import evaluate
+from pricing.service_layer.evaluation import evaluate
+from pricing.service_layer.price_model_schemas import PriceModelSchema
 from pricing.settings import PricingSettings
 
 # The engine connects lazily: building the document needs no database.
@@ -74,3 +76,33 @@ def test_every_reference_resolves() -> None:
         ref for ref in refs(DOCUMENT) if ref.removeprefix("#/components/schemas/") not in schemas
     }
     assert missing == set()
+
+
+def test_every_success_answer_has_a_schema() -> None:
+    missing = [
+        f"{method.upper()} {path} {status}"
+        for path, operations in DOCUMENT["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status.startswith("2")
+        and not any("schema" in media for media in response.get("content", {}).values())
+    ]
+
+    assert DOCUMENT["paths"], "no paths in the document"
+    assert missing == []
+
+
+def test_the_registry_the_request_schema_and_the_document_name_the_same_models() -> None:
+    union = TypeAdapter(PriceModelSchema).json_schema()
+    in_union = {
+        union["$defs"][ref.removeprefix("#/$defs/")]["properties"]["model"]["const"]
+        for ref in union["discriminator"]["mapping"].values()
+    }
+    schemas = DOCUMENT["components"]["schemas"]
+    evaluate_price = schemas["EvaluateRequest"]["properties"]["price"]
+    in_document = set(evaluate_price["discriminator"]["mapping"])
+    for ref in evaluate_price["discriminator"]["mapping"].values():
+        assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+    assert set(MODELS) == in_union == in_document
+    assert set(evaluate_price["discriminator"]["mapping"]) == set(union["discriminator"]["mapping"])

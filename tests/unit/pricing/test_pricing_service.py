@@ -9,21 +9,18 @@ from typing import Any
 
 import pytest
 
+from pricing.adapters.version_cache import VersionCache
 from pricing.domain import InvalidDefinition, PriceList, PriceListVersion
-from pricing.service import (
-    Conflict,
-    PriceListInfo,
-    PricingService,
-    VersionCache,
-    VersionRef,
-    evaluate,
-)
+from pricing.service_layer import PricingService
+from pricing.service_layer.errors import Conflict
+from pricing.service_layer.evaluation import evaluate
+from pricing.service_layer.ports import PriceListInfo, VersionRef
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class InMemoryPriceLists:
-    """A :class:`pricing.service.PriceListRepository` that counts what it is asked."""
+    """A :class:`pricing.service_layer.ports.PriceListRepository` that counts what it is asked."""
 
     def __init__(self) -> None:
         self.lists: dict[str, PriceList] = {}

@@ -22,7 +22,8 @@ from sqlalchemy.types import Integer, Text
 
 from pricing.domain import PriceList, PriceListVersion, parse_price_list_version
 from pricing.domain import price_list_version_to_json as version_to_json
-from pricing.service import Conflict, PriceListInfo, VersionRef
+from pricing.service_layer.errors import Conflict
+from pricing.service_layer.ports import PriceListInfo, VersionRef
 
 _UNIQUE_VIOLATION = "23505"
 
@@ -52,7 +53,7 @@ _VERSIONS = text(
 
 
 class PostgresPriceLists:
-    """:class:`pricing.service.PriceListRepository` on a request's ``AsyncSession``."""
+    """:class:`pricing.service_layer.ports.PriceListRepository` on a request's ``AsyncSession``."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session

@@ -5,25 +5,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from pricing.api.openapi import EXAMPLES_AT, install_openapi
+from pricing.api.problems import install_pricing_problems
 from pricing.api.routes import router
-from pricing.api.schemas import install_openapi
-from pricing.bootstrap import bootstrap
-from pricing.domain import PricingError
-from pricing.service import Conflict, status_of
+from pricing.bootstrap import bootstrap, in_memory_service
 from pricing.settings import PricingSettings
 from shared.database import ping
 from shared.http_guard import RequestGuard
 from shared.observability import install_observability
-from shared.problems import (
-    PROBLEM_JSON,
-    Problem,
-    document_problems,
-    install_problem_handlers,
-    invalid,
-)
+from shared.problems import document_problems, install_problem_handlers
 
 
 def create_app(settings: PricingSettings | None = None) -> FastAPI:
@@ -45,6 +37,9 @@ def create_app(settings: PricingSettings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Price models, versioned price lists and quotes.",
         lifespan=lifespan,
+        # One schema per model for requests and answers alike (the routes encode their
+        # answers themselves; the models only document them).
+        separate_input_output_schemas=False,
     )
     app.state.container = container
     app.state.sessionmaker = container.sessionmaker
@@ -54,7 +49,7 @@ def create_app(settings: PricingSettings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     install_observability(app, "pricing", lambda: ping(container.engine))
     app.include_router(router)
-    install_openapi(app, router)
+    install_openapi(app, lambda: in_memory_service(lambda: EXAMPLES_AT))
     document_problems(app, problems_of_operation)
     return app
 
@@ -66,36 +61,3 @@ def problems_of_operation(method: str, path: str, operation: dict[str, Any]) -> 
     if "requestBody" in operation:
         statuses.append(413)
     return statuses
-
-
-def problem_of(error: PricingError) -> Problem:
-    """The problem details of a pricing error: its path becomes `errors[0].field`."""
-    if status_of(error) == 422:
-        return invalid(error.path, error.message)
-    return Problem(
-        404,
-        "Not Found",
-        error.message,
-        type="https://mailbill.dev/problems/not-found",
-        errors=[{"field": error.path, "message": error.message}],
-    )
-
-
-def install_pricing_problems(app: FastAPI) -> None:
-    """Answer the service's errors as RFC 9457 problems: 422/404 with the field, 409."""
-
-    def respond(problem: Problem, request: Request) -> JSONResponse:
-        return JSONResponse(
-            problem.body(request.url.path), status_code=problem.status, media_type=PROBLEM_JSON
-        )
-
-    async def on_pricing_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PricingError)
-        return respond(problem_of(exc), request)
-
-    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
-        problem = Problem(409, "Conflict", str(exc), type="https://mailbill.dev/problems/conflict")
-        return respond(problem, request)
-
-    app.add_exception_handler(PricingError, on_pricing_error)
-    app.add_exception_handler(Conflict, on_conflict)

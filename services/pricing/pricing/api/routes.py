@@ -1,16 +1,33 @@
-"""HTTP routes: read the body, call a use case, answer JSON. Nothing else lives here."""
+"""HTTP routes: read the body, call a use case, answer JSON. Nothing else lives here.
+
+Each route declares its answer's model (``response_model``) for the OpenAPI document and
+returns the use case's dict encoded by orjson: FastAPI passes a ``Response`` through as it
+is, so no pydantic runs on the way out.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from pricing.api import schemas
+from pricing.api import responses
 from pricing.api.auth import AdminOnly
 from pricing.api.bodies import decode_json, json_response
+from pricing.api.openapi import request_body
+from pricing.api.problems import ADMIN_ONLY, PROBLEMS, conflict, not_found
 from pricing.bootstrap import PricingContainer
-from pricing.service import PricingService, evaluate
+from pricing.service_layer import PricingService
+from pricing.service_layer.commands import (
+    BatchQuoteRequest,
+    CreditsForRecipientsRequest,
+    CreditsPriceRequest,
+    EvaluateRequest,
+    PriceListCreate,
+    QuoteRequest,
+    VersionCreate,
+)
+from pricing.service_layer.evaluation import evaluate
 from shared.database import Session
 
 
@@ -20,26 +37,19 @@ def _service(request: Request, session: Session) -> PricingService:
 
 
 Service = Annotated[PricingService, Depends(_service)]
+# A version number as the database holds it (a 32-bit integer); larger ones are a 422.
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = APIRouter()
-
-
-def _not_found(description: str) -> dict[int | str, dict[str, object]]:
-    return {**schemas.PROBLEMS, 404: {"model": schemas.ProblemDetails, "description": description}}
 
 
 @router.post(
     "/v1/evaluate",
     tags=["calculator"],
     summary="Price a quantity with a price model (stateless)",
-    openapi_extra=schemas.request_body(schemas.EvaluateRequest, schemas.EVALUATE_EXAMPLES),
-    responses={
-        200: {
-            "model": schemas.Evaluation,
-            "content": schemas.json_content(schemas.EVALUATE_RESPONSE_EXAMPLES),
-        },
-        **schemas.PROBLEMS,
-    },
+    openapi_extra=request_body(EvaluateRequest),
+    response_model=responses.Evaluation,
+    responses=PROBLEMS,
 )
 async def evaluate_price(request: Request) -> Response:
     """Partner portals preview prices with it; nothing is stored."""
@@ -51,13 +61,9 @@ async def evaluate_price(request: Request) -> Response:
     status_code=201,
     tags=["price lists"],
     summary="Create a price list with its first version",
-    openapi_extra=schemas.request_body(schemas.PriceListCreate, schemas.PRICE_LIST_EXAMPLES),
-    responses={
-        201: {"model": schemas.PriceList},
-        409: {"model": schemas.ProblemDetails, "description": "The id exists already."},
-        **schemas.ADMIN_ONLY,
-        **schemas.PROBLEMS,
-    },
+    openapi_extra=request_body(PriceListCreate),
+    response_model=responses.PriceList,
+    responses={**conflict("The id exists already."), **ADMIN_ONLY, **PROBLEMS},
     dependencies=[AdminOnly],
 )
 async def create_price_list(request: Request, service: Service) -> Response:
@@ -70,7 +76,8 @@ async def create_price_list(request: Request, service: Service) -> Response:
     "/v1/price-lists",
     tags=["price lists"],
     summary="List price lists, ordered by id",
-    responses={200: {"model": schemas.PriceListPage}, **schemas.PROBLEMS},
+    response_model=responses.PriceListPage,
+    responses=PROBLEMS,
 )
 async def list_price_lists(
     service: Service,
@@ -85,7 +92,8 @@ async def list_price_lists(
     "/v1/price-lists/{price_list_id}",
     tags=["price lists"],
     summary="A price list and the index of its versions",
-    responses={200: {"model": schemas.PriceList}, **_not_found("No such price list.")},
+    response_model=responses.PriceList,
+    responses=not_found("No such price list."),
 )
 async def get_price_list(price_list_id: str, service: Service) -> Response:
     """The header and every version's number and `effective_from`."""
@@ -97,12 +105,12 @@ async def get_price_list(price_list_id: str, service: Service) -> Response:
     status_code=201,
     tags=["price lists"],
     summary="Add an immutable version (a price change)",
-    openapi_extra=schemas.request_body(schemas.VersionCreate, schemas.VERSION_EXAMPLES),
+    openapi_extra=request_body(VersionCreate),
+    response_model=responses.PriceListVersion,
     responses={
-        201: {"model": schemas.PriceListVersion},
-        409: {"model": schemas.ProblemDetails, "description": "That version exists already."},
-        **schemas.ADMIN_ONLY,
-        **_not_found("No such price list."),
+        **conflict("That version exists already."),
+        **ADMIN_ONLY,
+        **not_found("No such price list."),
     },
     dependencies=[AdminOnly],
 )
@@ -118,14 +126,10 @@ async def add_version(price_list_id: str, request: Request, service: Service) ->
     "/v1/price-lists/{price_list_id}/versions/{version}",
     tags=["price lists"],
     summary="One version, exactly as written",
-    responses={
-        200: {"model": schemas.PriceListVersion},
-        **_not_found("No such price list or version."),
-    },
+    response_model=responses.PriceListVersion,
+    responses=not_found("No such price list or version."),
 )
-async def get_version(
-    price_list_id: str, version: schemas.VersionNumber, service: Service
-) -> Response:
+async def get_version(price_list_id: str, version: VersionNumber, service: Service) -> Response:
     """Versions never change, so an old quote can always be recomputed."""
     return json_response(await service.version(price_list_id, version))
 
@@ -134,10 +138,8 @@ async def get_version(
     "/v1/price-lists/{price_list_id}/version-at",
     tags=["price lists"],
     summary="The version in effect at a time",
-    responses={
-        200: {"model": schemas.PriceListVersion},
-        **_not_found("No such price list, or no version in effect at that time."),
-    },
+    response_model=responses.PriceListVersion,
+    responses=not_found("No such price list, or no version in effect at that time."),
 )
 async def get_version_at(
     price_list_id: str,
@@ -152,8 +154,9 @@ async def get_version_at(
     "/v1/quotes",
     tags=["quotes"],
     summary="Quote a plan variant with its components for a billing period",
-    openapi_extra=schemas.request_body(schemas.QuoteRequest, schemas.QUOTE_EXAMPLES),
-    responses={200: {"model": schemas.Quote}, **_not_found("No such price list or version.")},
+    openapi_extra=request_body(QuoteRequest),
+    response_model=responses.Quote,
+    responses=not_found("No such price list or version."),
 )
 async def create_quote(request: Request, service: Service) -> Response:
     """Setup fee on the first invoice, recurring fees scaled to the billing period and
@@ -165,17 +168,10 @@ async def create_quote(request: Request, service: Service) -> Response:
     "/v1/quotes/batch",
     tags=["quotes"],
     summary="Price up to 10,000 component quantities at given times (the ledger's call)",
-    openapi_extra=schemas.request_body(schemas.BatchQuoteRequest, schemas.BATCH_EXAMPLES),
-    responses={
-        200: {
-            "model": schemas.BatchQuoteResponse,
-            "description": "One entry per item, in order: the priced item or its error.",
-            "content": schemas.json_content(
-                {"mailings": {"value": schemas.BATCH_RESPONSE_EXAMPLE}}
-            ),
-        },
-        **schemas.PROBLEMS,
-    },
+    openapi_extra=request_body(BatchQuoteRequest),
+    response_model=responses.BatchQuoteResponse,
+    response_description="One entry per item, in order: the priced item or its error.",
+    responses=PROBLEMS,
 )
 async def quote_batch(request: Request, service: Service) -> Response:
     """Each item with the version in effect at its `at`; an item's error stays in its place."""
@@ -186,8 +182,9 @@ async def quote_batch(request: Request, service: Service) -> Response:
     "/v1/credits/price",
     tags=["credits"],
     summary="What a number of credits costs in money",
-    openapi_extra=schemas.request_body(schemas.CreditsPriceRequest, schemas.CREDITS_PRICE_EXAMPLES),
-    responses={200: {"model": schemas.PricedItem}, **_not_found("No such price list or version.")},
+    openapi_extra=request_body(CreditsPriceRequest),
+    response_model=responses.PricedItem,
+    responses=not_found("No such price list or version."),
 )
 async def price_credits(request: Request, service: Service) -> Response:
     """One item of the price list's `credits` component, through the batch's code path."""
@@ -198,13 +195,9 @@ async def price_credits(request: Request, service: Service) -> Response:
     "/v1/credits/for-recipients",
     tags=["credits"],
     summary="How many credits a mailing to N recipients costs",
-    openapi_extra=schemas.request_body(
-        schemas.CreditsForRecipientsRequest, schemas.FOR_RECIPIENTS_EXAMPLES
-    ),
-    responses={
-        200: {"model": schemas.CreditsForRecipients},
-        **_not_found("No such price list or version."),
-    },
+    openapi_extra=request_body(CreditsForRecipientsRequest),
+    response_model=responses.CreditsForRecipients,
+    responses=not_found("No such price list or version."),
 )
 async def credits_for_recipients(request: Request, service: Service) -> Response:
     """The exact amount rounded once, half-up, to whole credits (5,000 x 1.05 = 5,250)."""

@@ -4,7 +4,7 @@ No I/O and no framework: only the standard library (``decimal`` for exact arithm
 HTTP layer and the database build on these names; errors carry the JSON path of the fault.
 """
 
-from ._json import as_list, as_object, child, item
+from ._json import as_list, as_object, as_text, child, item, kind_of
 from .breakdown import Evaluation, TierLine, evaluation_to_json, tier_line_to_json
 from .currencies import CREDITS, check_currency, minor_units, round_money, to_minor_units
 from .errors import InvalidDefinition, InvalidInput, PricingError, VersionNotFound
@@ -89,6 +89,7 @@ __all__ = [
     "VolumePrice",
     "as_list",
     "as_object",
+    "as_text",
     "billing_cycle",
     "check_currency",
     "check_id",
@@ -100,6 +101,7 @@ __all__ = [
     "evaluation_to_json",
     "in_utc_range",
     "item",
+    "kind_of",
     "minor_units",
     "parse_component",
     "parse_decimal",

@@ -38,7 +38,7 @@ def as_object(
     ``flat_fee`` would otherwise silently change a price.
     """
     if not isinstance(value, Mapping):
-        raise error(path, f"must be an object, got {_kind(value)}")
+        raise error(path, f"must be an object, got {kind_of(value)}")
     allowed = (*required, *optional)
     for key in value:
         if key not in allowed:
@@ -53,14 +53,14 @@ def as_object(
 def as_list(value: object, path: str, error: type[PricingError]) -> Sequence[Any]:
     """``value`` as a JSON array."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise error(path, f"must be an array, got {_kind(value)}")
+        raise error(path, f"must be an array, got {kind_of(value)}")
     return value
 
 
 def as_text(value: object, path: str, error: type[PricingError], *, max_length: int = 200) -> str:
     """``value`` as a non-empty JSON string of at most ``max_length`` characters."""
     if not isinstance(value, str):
-        raise error(path, f"must be a string, got {_kind(value)}")
+        raise error(path, f"must be a string, got {kind_of(value)}")
     if not value.strip():
         raise error(path, "must not be empty")
     if len(value) > max_length:
@@ -68,7 +68,8 @@ def as_text(value: object, path: str, error: type[PricingError], *, max_length: 
     return value
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
+    """How a message names the JSON kind of ``value``: ``a string``, ``null``, ``an array``."""
     if value is None:
         return "null"
     if isinstance(value, bool):
