@@ -2,9 +2,11 @@
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -15,6 +17,14 @@ HTTP_LATENCY = Histogram(
 )
 
 HealthCheck = Callable[[], Awaitable[None]]
+
+
+class Health(BaseModel):
+    """`GET /healthz`'s body (for the OpenAPI document; the route writes it by hand)."""
+
+    status: Literal["ok", "unavailable"]
+    service: str
+    reason: str | None = None
 
 
 class RequestMetrics:
@@ -55,7 +65,7 @@ def install_observability(app: FastAPI, service: str, health_check: HealthCheck)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses={200: {"model": Health}})
     async def healthz() -> Response:
         try:
             await health_check()

@@ -18,7 +18,7 @@ from ledger.adapters.views.partners import find_partner
 from ledger.adapters.views.usage import usage_by_day, usage_per_customer
 from ledger.api import documents
 from ledger.api.auth import CurrentCaller
-from ledger.api.routes import _container, _execute
+from ledger.api.routes import _container, _execute, _operation_id
 from ledger.api.schemas import (
     ContractChange,
     ContractTerms,
@@ -38,7 +38,7 @@ from ledger.service_layer.ports import PricingRefused, PricingUnavailable
 from ledger.service_layer.statements import Statement, price_statement
 from shared.problems import Problem, invalid, not_found
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", generate_unique_id_function=_operation_id)
 
 MAX_DAYS = 3660  # ten years of days: a report stays a bounded answer
 

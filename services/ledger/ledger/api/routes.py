@@ -1,9 +1,12 @@
 """The ledger's HTTP API for partner portals and ops. Thin: parse, authorise, run a command."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from ledger.adapters.idempotency import key_fingerprint, request_fingerprint
 from ledger.adapters.views.balances import BalanceView, find_balance
@@ -13,10 +16,14 @@ from ledger.adapters.views.partners import BillingView, find_partner
 from ledger.adapters.views.reservations import find_reservation
 from ledger.api.auth import Caller, CurrentCaller
 from ledger.api.schemas import (
+    AutoPurchaseState,
     Balance,
+    Billing,
     BillingSettings,
     CreditAdjustment,
     CreditGrant,
+    Customer,
+    CustomerList,
     DebtSettlement,
     EventPage,
     HistoryEvent,
@@ -24,9 +31,15 @@ from ledger.api.schemas import (
     NewPartner,
     NewPurchase,
     NewReservation,
+    Partner,
+    PaymentMethodOnFile,
+    PurchaseRequested,
+    RegisteredPartner,
+    Reservation,
 )
 from ledger.bootstrap import LedgerContainer
-from ledger.domain import PartnerAccount, PartnerNotRegistered, Record, Reservation
+from ledger.domain import PartnerAccount, PartnerNotRegistered, Record
+from ledger.domain import Reservation as ReservationRecord
 from ledger.service_layer.commands import Idempotency, new_partner_token, read_account
 from ledger.service_layer.handlers import (
     AccountCommand,
@@ -48,7 +61,15 @@ from ledger.service_layer.mailing_sent import CREDITS_COMPONENT
 from ledger.service_layer.ports import QuoteItem, RejectedItem
 from shared.problems import Problem, invalid, not_found
 
-router = APIRouter(prefix="/v1")
+
+def _operation_id(route: APIRoute) -> str:
+    # The function's name: what a generated client calls the operation (`get_balance`).
+    return route.name
+
+
+router = APIRouter(prefix="/v1", generate_unique_id_function=_operation_id)
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 # The largest stream version the events table holds (a 32-bit integer column).
 MAX_VERSION = 2**31 - 1
@@ -90,7 +111,7 @@ def _idempotency(caller: Caller, request: Request, key: str, body: object) -> Id
     )
 
 
-def balance_body(state: PartnerAccount | BalanceView) -> dict[str, Any]:
+def balance_of(state: PartnerAccount | BalanceView) -> Balance:
     return Balance(
         partner_id=state.partner_id,
         balance=state.balance,
@@ -99,22 +120,24 @@ def balance_body(state: PartnerAccount | BalanceView) -> dict[str, Any]:
         debt=state.debt_credits,
         debt_minor=state.debt_minor,
         version=state.version,
-    ).model_dump()
+    )
 
 
-def billing_body(state: PartnerAccount | BillingView) -> dict[str, Any]:
-    return {
-        "billing_mode": state.billing_mode,
-        "reminder_threshold": state.reminder_threshold,
-        "auto_purchase": None
+def billing_of(state: PartnerAccount | BillingView) -> Billing:
+    return Billing(
+        billing_mode=state.billing_mode,
+        reminder_threshold=state.reminder_threshold,
+        auto_purchase=None
         if state.auto_purchase_credits is None
-        else {
-            "credits": state.auto_purchase_credits,
-            "trigger_threshold": state.auto_purchase_trigger,
-            "suspended": state.auto_purchase_suspended,
-        },
-        "payment_method": dict(state.payment_method) if state.payment_method else None,
-    }
+        else AutoPurchaseState(
+            credits=state.auto_purchase_credits,
+            trigger_threshold=state.auto_purchase_trigger,
+            suspended=state.auto_purchase_suspended,
+        ),
+        payment_method=PaymentMethodOnFile.model_validate(state.payment_method)
+        if state.payment_method
+        else None,
+    )
 
 
 def _billing_choice(billing: BillingSettings) -> BillingChoice:
@@ -153,23 +176,47 @@ async def _execute(
     return body
 
 
+async def _answer(
+    request: Request,
+    caller: Caller,
+    command: AccountCommand,
+    answer: type[Answer],
+    present: Callable[[Outcome], Answer],
+    *,
+    status: int = 200,
+    idempotency: Idempotency | None = None,
+    **metadata: Any,
+) -> Answer:
+    """Run a command and answer with the model ``present`` makes of its outcome. The model is
+    kept as JSON with an idempotent request, so a repeated request is answered from there."""
+    body = await _execute(
+        request,
+        caller,
+        command,
+        lambda outcome: (status, present(outcome).model_dump(mode="json")),
+        idempotency=idempotency,
+        **metadata,
+    )
+    return answer.model_validate(body)
+
+
 @router.post("/partners", status_code=201, tags=["partners"])
 async def create_partner(
     body: NewPartner, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+) -> RegisteredPartner:
     """Register a partner (ops only). The answer holds the partner's API token, shown once."""
     caller.require_ops()
     token = new_partner_token()
 
-    def present(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    def present(outcome: Outcome) -> RegisteredPartner:
         account = outcome.state
-        return 201, {
-            "partner_id": account.partner_id,
-            "name": account.name,
-            "token": token,
-            "billing": billing_body(account),
-            "balance": balance_body(account),
-        }
+        return RegisteredPartner(
+            partner_id=account.partner_id,
+            name=account.name,
+            token=token,
+            billing=billing_of(account),
+            balance=balance_of(account),
+        )
 
     command = RegisterPartner(
         partner_id=body.partner_id,
@@ -181,56 +228,54 @@ async def create_partner(
         billing=_billing_choice(body.billing),
         token=token,
     )
-    return await _execute(request, caller, command, present)
+    return await _answer(request, caller, command, RegisteredPartner, present, status=201)
 
 
 @router.get("/partners/{partner_id}", tags=["partners"])
-async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+async def get_partner(partner_id: str, caller: CurrentCaller, request: Request) -> Partner:
     caller.require_partner(partner_id)
     partner = await find_partner(_container(request).reads, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id!r}")
-    return {
-        "partner_id": partner.partner_id,
-        "name": partner.name,
-        "locale": partner.locale,
-        "currency": partner.currency,
-        "credit_price_list_id": partner.credit_price_list_id,
-        "mailing_price_list_id": partner.mailing_price_list_id,
-        "billing": billing_body(partner.billing),
-        "balance": balance_body(partner.balance),
-    }
+    # Built once from the row; FastAPI takes the instance as it is and serialises it.
+    return Partner(
+        partner_id=partner.partner_id,
+        name=partner.name,
+        locale=partner.locale,
+        currency=partner.currency,
+        credit_price_list_id=partner.credit_price_list_id,
+        mailing_price_list_id=partner.mailing_price_list_id,
+        billing=billing_of(partner.billing),
+        balance=balance_of(partner.balance),
+    )
 
 
 @router.post("/partners/{partner_id}/customers", status_code=201, tags=["customers"])
 async def add_customer(
     partner_id: str, body: NewCustomer, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+) -> Customer:
     """Attach a customer (sub-account) whose mailings the partner pays for."""
     caller.require_partner(partner_id)
-    return await _execute(
+    return await _answer(
         request,
         caller,
         AttachCustomer(partner_id=partner_id, customer_id=body.customer_id, name=body.name),
-        lambda o: (
-            201,
-            {"customer_id": body.customer_id, "name": o.state.customers[body.customer_id]},
-        ),
+        Customer,
+        lambda o: Customer(customer_id=body.customer_id, name=o.state.customers[body.customer_id]),
+        status=201,
     )
 
 
 @router.get("/partners/{partner_id}/customers", tags=["customers"])
-async def list_customers(
-    partner_id: str, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+async def list_customers(partner_id: str, caller: CurrentCaller, request: Request) -> CustomerList:
     caller.require_partner(partner_id)
     customers = await customers_of(_container(request).reads, partner_id)
     if customers is None:
         raise not_found(f"partner {partner_id!r}")
-    return {
-        "partner_id": partner_id,
-        "customers": [{"customer_id": c.customer_id, "name": c.name} for c in customers],
-    }
+    return CustomerList(
+        partner_id=partner_id,
+        customers=[Customer(customer_id=c.customer_id, name=c.name) for c in customers],
+    )
 
 
 @router.get("/partners/{partner_id}/balance", tags=["balance"])
@@ -251,11 +296,11 @@ async def get_balance(
         state = await read_account(_container(request).unit_of_work, partner_id, as_of)
         if state is None:
             raise not_found(f"partner {partner_id!r} at {as_of.isoformat()}")
-        return Balance(**balance_body(state))
+        return balance_of(state)
     balance = await find_balance(_container(request).reads, partner_id)
     if balance is None:
         raise not_found(f"partner {partner_id!r}")
-    return Balance(**balance_body(balance))
+    return balance_of(balance)
 
 
 @router.get("/partners/{partner_id}/events", tags=["history"])
@@ -290,25 +335,26 @@ async def list_events(
 
 
 @router.get("/partners/{partner_id}/billing", tags=["billing"])
-async def get_billing(partner_id: str, caller: CurrentCaller, request: Request) -> dict[str, Any]:
+async def get_billing(partner_id: str, caller: CurrentCaller, request: Request) -> Billing:
     caller.require_partner(partner_id)
     partner = await find_partner(_container(request).reads, partner_id)
     if partner is None:
         raise not_found(f"partner {partner_id!r}")
-    return billing_body(partner.billing)
+    return billing_of(partner.billing)
 
 
 @router.put("/partners/{partner_id}/billing", tags=["billing"])
 async def put_billing(
     partner_id: str, body: BillingSettings, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+) -> Billing:
     """Billing mode, reminder threshold, auto-purchase and payment method, all at once."""
     caller.require_partner(partner_id)
-    return await _execute(
+    return await _answer(
         request,
         caller,
         ChangeBilling(partner_id=partner_id, billing=_billing_choice(body)),
-        lambda o: (200, billing_body(o.state)),
+        Billing,
+        lambda o: billing_of(o.state),
     )
 
 
@@ -319,7 +365,7 @@ async def create_purchase(
     caller: CurrentCaller,
     request: Request,
     idempotency_key: IdempotencyKey,
-) -> dict[str, Any]:
+) -> PurchaseRequested:
     """Buy credits now. The payment worker charges the partner's payment method; the credits
     arrive on the balance when the payment succeeds (202: accepted, not yet paid)."""
     caller.require_partner(partner_id)
@@ -350,18 +396,20 @@ async def create_purchase(
         price_list_version=price.price_list_version,
         actor=caller.actor,
     )
-    answer = {
-        "purchase_id": purchase_id,
-        "credits": body.credits,
-        "amount_minor": amount_minor,
-        "currency": price.currency,
-        "status": "requested",
-    }
-    return await _execute(
+    answer = PurchaseRequested(
+        purchase_id=purchase_id,
+        credits=body.credits,
+        amount_minor=amount_minor,
+        currency=price.currency,
+        status="requested",
+    )
+    return await _answer(
         request,
         caller,
         command,
-        lambda _: (202, answer),
+        PurchaseRequested,
+        lambda _: answer,
+        status=202,
         idempotency=idempotency,
         correlation_id=purchase_id,
         price_list_id=price.price_list_id,
@@ -376,7 +424,7 @@ async def create_reservation(
     caller: CurrentCaller,
     request: Request,
     idempotency_key: IdempotencyKey,
-) -> dict[str, Any]:
+) -> Reservation:
     """Hold credits for a planned mailing. Its `mailing.sent` (with `reservation_id`) captures
     the hold up to its amount and releases the rest; an unused hold expires after its TTL."""
     caller.require_partner(partner_id)
@@ -387,59 +435,63 @@ async def create_reservation(
         ttl_seconds=body.ttl_seconds or _container(request).settings.reservation_ttl_seconds,
         mailing_id=body.mailing_id,
     )
-    return await _execute(
+    return await _answer(
         request,
         caller,
         command,
-        lambda o: (201, _reservation_body(o.state, o.record, body.reservation_id)),
+        Reservation,
+        lambda o: _reservation(o.state, o.record, body.reservation_id),
+        status=201,
         idempotency=_idempotency(caller, request, idempotency_key, body.model_dump()),
         correlation_id=body.mailing_id,
     )
 
 
-def _reservation_body(
+def _reservation(
     state: PartnerAccount | BalanceView, recorded: Record | None, reservation_id: str
-) -> dict[str, Any]:
-    if not isinstance(recorded, Reservation):
+) -> Reservation:
+    if not isinstance(recorded, ReservationRecord):
         raise not_found(f"reservation {reservation_id!r}")
-    return {
-        "reservation_id": reservation_id,
-        "credits": recorded.credits,
-        "status": recorded.status,
-        "expires_at": recorded.expires_at.isoformat(),
-        "mailing_id": recorded.mailing_id,
-        "balance": balance_body(state),
-    }
+    return Reservation(
+        reservation_id=reservation_id,
+        credits=recorded.credits,
+        status=recorded.status,
+        # As Python writes it (`+00:00`), as this answer always has.
+        expires_at=recorded.expires_at.isoformat(),
+        mailing_id=recorded.mailing_id,
+        balance=balance_of(state),
+    )
 
 
 @router.get("/partners/{partner_id}/reservations/{reservation_id}", tags=["reservations"])
 async def get_reservation(
     partner_id: str, reservation_id: str, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+) -> Reservation:
     caller.require_partner(partner_id)
     found = await find_reservation(_container(request).reads, partner_id, reservation_id)
     if found is None:
         raise not_found(f"reservation {reservation_id!r}")
-    hold = Reservation(
+    hold = ReservationRecord(
         credits=found.credits,
         expires_at=found.expires_at,
         mailing_id=found.mailing_id,
-        status=found.status,  # type: ignore[arg-type]
+        status=found.status,
     )
-    return _reservation_body(found.balance, hold, reservation_id)
+    return _reservation(found.balance, hold, reservation_id)
 
 
 @router.post("/partners/{partner_id}/reservations/{reservation_id}/release", tags=["reservations"])
 async def release_reservation(
     partner_id: str, reservation_id: str, caller: CurrentCaller, request: Request
-) -> dict[str, Any]:
+) -> Reservation:
     """Give the held credits back (the mailing will not be sent)."""
     caller.require_partner(partner_id)
-    return await _execute(
+    return await _answer(
         request,
         caller,
         ReleaseReservation(partner_id=partner_id, reservation_id=reservation_id),
-        lambda o: (200, _reservation_body(o.state, o.record, reservation_id)),
+        Reservation,
+        lambda o: _reservation(o.state, o.record, reservation_id),
     )
 
 
@@ -448,8 +500,9 @@ async def _correct(
 ) -> Balance:
     """An ops correction of the account; answers with the balance after it."""
     caller.require_ops()
-    body = await _execute(request, caller, command, lambda o: (201, balance_body(o.state)))
-    return Balance(**body)
+    return await _answer(
+        request, caller, command, Balance, lambda o: balance_of(o.state), status=201
+    )
 
 
 @router.post("/partners/{partner_id}/credits/grants", status_code=201, tags=["ops"])

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ledger.domain import BillingMode, Locale, ReservationStatus
 from shared.text import without_nul
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -103,14 +104,92 @@ class DebtSettlement(Strict):
     reference: str | None = Field(None, max_length=200)
 
 
+# --- answers -----------------------------------------------------------------------------
+# Each route answers one of these; fields in the order the JSON has them.
+
+
 class Balance(BaseModel):
+    """The balance projection: `available` = `balance` - `held`; `debt` in credits."""
+
     partner_id: str
     balance: int
     held: int
     available: int
     debt: int
-    debt_minor: int
-    version: int
+    debt_minor: int = Field(description="The debt in the partner's currency, minor units")
+    version: int = Field(description="The account's stream version this balance stands at")
+
+
+class AutoPurchaseState(BaseModel):
+    credits: int
+    trigger_threshold: int | None
+    suspended: bool = Field(description="Stopped after failed payments until settings are saved")
+
+
+class PaymentMethodOnFile(BaseModel):
+    """The payment method as it was saved: gateway references only, never card data (a card:
+    `customer`, `payment_method`; a SEPA debit: `iban`, `account_holder`,
+    `mandate_reference`, `mandate_signed_on`)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str] = Field(init=False)
+
+    type: Literal["card", "sepa_debit"]
+
+
+class Billing(BaseModel):
+    billing_mode: BillingMode
+    reminder_threshold: int | None
+    auto_purchase: AutoPurchaseState | None
+    payment_method: PaymentMethodOnFile | None
+
+
+class RegisteredPartner(BaseModel):
+    partner_id: str
+    name: str
+    token: str = Field(
+        description="The partner's API token; shown this once, only its hash is kept"
+    )
+    billing: Billing
+    balance: Balance
+
+
+class Partner(BaseModel):
+    partner_id: str
+    name: str
+    locale: Locale
+    currency: str
+    credit_price_list_id: str
+    mailing_price_list_id: str
+    billing: Billing
+    balance: Balance
+
+
+class Customer(BaseModel):
+    customer_id: str
+    name: str
+
+
+class CustomerList(BaseModel):
+    partner_id: str
+    customers: list[Customer] = Field(description="By customer id")
+
+
+class PurchaseRequested(BaseModel):
+    purchase_id: str
+    credits: int
+    amount_minor: int = Field(description="The price in the currency's minor units")
+    currency: str
+    status: Literal["requested"] = Field(description="Accepted; the credits arrive when paid")
+
+
+class Reservation(BaseModel):
+    reservation_id: str
+    credits: int
+    status: ReservationStatus
+    expires_at: str = Field(json_schema_extra={"format": "date-time"})
+    mailing_id: str | None
+    balance: Balance
 
 
 class HistoryEvent(BaseModel):

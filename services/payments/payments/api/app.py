@@ -3,18 +3,18 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import FastAPI, Header, Request
 
 from payments.adapters.stripe_gateway import InvalidWebhook
+from payments.api.schemas import WebhookReceipt
 from payments.bootstrap import PaymentsContainer, bootstrap
 from payments.service_layer.webhooks import apply_stripe_event
 from payments.settings import PaymentsSettings
 from shared.database import ping
 from shared.http_guard import RequestGuard
 from shared.observability import install_observability
-from shared.problems import Problem, install_problem_handlers
+from shared.problems import Problem, document_problems, install_problem_handlers
 
 
 def create_app(
@@ -46,7 +46,7 @@ def create_app(
     @app.post("/v1/webhooks/stripe", tags=["webhooks"])
     async def stripe_webhook(
         request: Request, stripe_signature: str | None = Header(default=None)
-    ) -> dict[str, Any]:
+    ) -> WebhookReceipt:
         """Verify Stripe's signature, then apply the event once (by event id)."""
         try:
             event = wired.verify_webhook(await request.body(), stripe_signature)
@@ -54,6 +54,13 @@ def create_app(
             raise Problem(400, "Bad Request", f"webhook refused: {exc}") from exc
         async with wired.unit_of_work() as uow:
             status = await apply_stripe_event(uow, event, datetime.now(UTC))
-        return {"received": True, "event_id": event["id"], "result": status}
+        return WebhookReceipt(received=True, event_id=event["id"], result=status)
 
+    document_problems(app, problems_of_operation)
     return app
+
+
+def problems_of_operation(method: str, path: str, operation: dict[str, object]) -> list[int]:
+    """The webhook refuses a body without Stripe's valid signature (400) and one over the
+    size limit (413); the other routes answer no problem of their own."""
+    return [400, 413] if path == "/v1/webhooks/stripe" else []

@@ -1,29 +1,29 @@
 """A partner's profile, billing settings and balance: `GET /partners/{id}` and `/billing`."""
 
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from ledger.adapters.views.balances import BalanceView
 from ledger.adapters.views.reads import ReadPool
+from ledger.domain import BillingMode, Locale
 
 
 @dataclass(frozen=True, slots=True)
 class BillingView:
-    billing_mode: str
+    billing_mode: BillingMode
     reminder_threshold: int | None
     auto_purchase_credits: int | None
     auto_purchase_trigger: int | None
     auto_purchase_suspended: bool
-    payment_method: dict[str, Any] | None
+    payment_method: dict[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
 class PartnerView:
     partner_id: str
     name: str
-    locale: str
+    locale: Locale
     currency: str
     credit_price_list_id: str
     mailing_price_list_id: str

@@ -5,13 +5,14 @@ from datetime import datetime
 
 from ledger.adapters.views.balances import BalanceView
 from ledger.adapters.views.reads import ReadPool
+from ledger.domain import ReservationStatus
 
 
 @dataclass(frozen=True, slots=True)
 class ReservationView:
     reservation_id: str
     credits: int
-    status: str
+    status: ReservationStatus
     expires_at: datetime
     mailing_id: str | None
     balance: BalanceView
