@@ -106,6 +106,7 @@ def billing_body(state: PartnerAccount | BillingView) -> dict[str, Any]:
     return {
         "billing_mode": state.billing_mode,
         "reminder_threshold": state.reminder_threshold,
+        "reminder_thresholds": list(state.reminder_thresholds),
         "auto_purchase": None
         if state.auto_purchase_credits is None
         else {
@@ -126,6 +127,7 @@ def _billing_choice(billing: BillingSettings) -> BillingChoice:
             billing.auto_purchase.trigger_threshold if billing.auto_purchase else None
         ),
         payment_method=billing.payment_method.model_dump() if billing.payment_method else None,
+        reminder_thresholds=tuple(billing.reminder_thresholds),
     )
 
 
@@ -386,6 +388,7 @@ async def create_reservation(
         credits=body.credits,
         ttl_seconds=body.ttl_seconds or _container(request).settings.reservation_ttl_seconds,
         mailing_id=body.mailing_id,
+        customer_id=body.customer_id,
     )
     return await _execute(
         request,

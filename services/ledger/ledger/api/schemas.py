@@ -52,6 +52,12 @@ class AutoPurchase(Strict):
 class BillingSettings(Strict):
     billing_mode: Literal["prepaid", "on_demand"]
     reminder_threshold: int | None = Field(None, ge=0, le=10**12)
+    reminder_thresholds: list[Annotated[int, Field(ge=0, le=10**12)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Balance alert levels: each alerts once per fall below it and once when"
+        " the balance is back at or above it",
+    )
     auto_purchase: AutoPurchase | None = None
     payment_method: PaymentMethodBody | None = None
 
@@ -80,6 +86,9 @@ class NewReservation(Strict):
     credits: Credits
     ttl_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
     mailing_id: Identifier | None = None
+    customer_id: Identifier | None = Field(
+        None, description="The customer whose monthly budget the hold counts against"
+    )
 
 
 class CreditGrant(Strict):
