@@ -631,7 +631,7 @@ def set_customer_budget(
 
     ``used_this_month``: the credits the customer used in ``now``'s month so far, as the
     ledger's usage records have it (the account keeps counters only for customers with a
-    budget). Alert percents (1..1000, each once) that the usage has reached already do not
+    budget; a budget counting this month already keeps its own counter). Alert percents (1..1000, each once) that the usage has reached already do not
     fire: setting a budget is no crossing. The same budget again changes nothing.
     """
     account = _registered(state)
@@ -657,13 +657,16 @@ def set_customer_budget(
         percents,
     ):
         return []
+    month = budget_month(now)
+    # A budget that is counting this month already knows the month's usage itself.
+    used = current.used if current is not None and current.month == month else used_this_month
     return [
         CustomerBudgetSet(
             customer_id=customer_id,
             monthly_credits=monthly_credits,
             alert_percents=percents,
-            month=budget_month(now),
-            used=used_this_month,
+            month=month,
+            used=used,
         )
     ]
 
