@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import TypeVar
 
 import pytest
 from hypothesis import given as for_all
@@ -81,7 +82,10 @@ def hold(state: PartnerAccount, rid: str, credits: int, *, now: datetime = T0) -
     )
 
 
-def of(events: list[Event], kind: type) -> list[Event]:
+_E = TypeVar("_E")
+
+
+def of(events: list[Event], kind: type[_E]) -> list[_E]:
     return [e for e in events if isinstance(e, kind)]
 
 
@@ -174,8 +178,8 @@ def test_each_level_fires_exactly_once_per_downward_crossing_and_recovers_once_p
     trajectory = [0]
     for kind, amount in steps:
         trajectory.append(trajectory[-1] + (-amount if kind == "debit" else amount))
-    crossed = Counter(e.threshold for e in of(history, BalanceThresholdCrossed))  # type: ignore[attr-defined]
-    recovered = Counter(e.threshold for e in of(history, BalanceRecovered))  # type: ignore[attr-defined]
+    crossed = Counter(e.threshold for e in of(history, BalanceThresholdCrossed))
+    recovered = Counter(e.threshold for e in of(history, BalanceRecovered))
     for level in set(thresholds):
         pairs = list(pairwise(trajectory))
         assert crossed[level] == sum(1 for a, b in pairs if a >= level > b)
@@ -250,7 +254,7 @@ def test_a_debit_past_the_budget_is_recorded_and_each_percent_alerts_once() -> N
     state = given(CreditsGranted(credits=100_000, reason="welcome", actor="ops"))
     state = replay(budget(state, 1_000, (50, 80, 100)), state)
     first = debit(state, "m-1", 1_200)  # a fact: past the budget, still recorded
-    assert [e.percent for e in of(first, CustomerBudgetAlert)] == [50, 80, 100]  # type: ignore[attr-defined]
+    assert [e.percent for e in of(first, CustomerBudgetAlert)] == [50, 80, 100]
     assert of(first, CustomerBudgetAlert)[-1] == CustomerBudgetAlert(
         customer_id=CUSTOMER, percent=100, used=1_200, monthly_credits=1_000, month="2025-03"
     )
@@ -268,7 +272,7 @@ def test_percents_already_reached_when_the_budget_is_set_do_not_fire() -> None:
     state = given()
     state = replay(budget(state, 1_000, (50, 100), used=600), state)
     assert state.budgets[CUSTOMER].alerted == (50,)
-    assert [e.percent for e in of(debit(state, "m-1", 400), CustomerBudgetAlert)] == [100]  # type: ignore[attr-defined]
+    assert [e.percent for e in of(debit(state, "m-1", 400), CustomerBudgetAlert)] == [100]
 
 
 @pytest.mark.parametrize(
@@ -314,7 +318,7 @@ def test_each_percent_fires_once_per_month_when_usage_reaches_it(
 ) -> None:
     state = given()
     state = replay(budget(state, monthly, tuple(sorted(percents))), state)
-    history: list[Event] = []
+    alerts: list[CustomerBudgetAlert] = []
     month, used = 0, 0
     expected: list[tuple[int, int]] = []
     for number, amount in enumerate(credits):
@@ -331,7 +335,7 @@ def test_each_percent_fires_once_per_month_when_usage_reaches_it(
             and used * 100 >= p * monthly
         ]
         events = debit(state, f"m-{number}", amount, now=now)
-        history += [e for e in events if isinstance(e, CustomerBudgetAlert)]
+        alerts += of(events, CustomerBudgetAlert)
         state = replay(events, state)
     months = {f"2025-{3 + m:02d}": m for m in range(4)}
-    assert [(months[e.month], e.percent) for e in history] == expected  # type: ignore[attr-defined]
+    assert [(months[e.month], e.percent) for e in alerts] == expected

@@ -631,8 +631,9 @@ def set_customer_budget(
 
     ``used_this_month``: the credits the customer used in ``now``'s month so far, as the
     ledger's usage records have it (the account keeps counters only for customers with a
-    budget; a budget counting this month already keeps its own counter). Alert percents (1..1000, each once) that the usage has reached already do not
-    fire: setting a budget is no crossing. The same budget again changes nothing.
+    budget; a budget counting this month already keeps its own counter). Alert percents
+    (1..1000, each once) that the usage has reached already do not fire: setting a budget is
+    no crossing. The same budget again changes nothing.
     """
     account = _registered(state)
     _aware(now)
