@@ -103,10 +103,12 @@ def balance_body(state: PartnerAccount | BalanceView) -> dict[str, Any]:
 
 
 def billing_body(state: PartnerAccount | BillingView) -> dict[str, Any]:
+    # The alert levels show only once set: the body of a partner without any stays as it was.
+    levels = {"reminder_thresholds": list(state.reminder_thresholds)}
     return {
         "billing_mode": state.billing_mode,
         "reminder_threshold": state.reminder_threshold,
-        "reminder_thresholds": list(state.reminder_thresholds),
+        **(levels if state.reminder_thresholds else {}),
         "auto_purchase": None
         if state.auto_purchase_credits is None
         else {
