@@ -24,6 +24,7 @@ class Problem(Exception):
         type: str = "about:blank",
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -32,6 +33,8 @@ class Problem(Exception):
         self.type = type
         self.errors = errors
         self.headers = headers
+        # RFC 9457 extension members: more facts of the problem, beside the standard ones.
+        self.extensions = extensions or {}
 
     def body(self, instance: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -44,7 +47,7 @@ class Problem(Exception):
             body["detail"] = self.detail
         if self.errors is not None:
             body["errors"] = self.errors
-        return body
+        return {**self.extensions, **body}
 
 
 def invalid(field: str, message: str) -> Problem:

@@ -38,6 +38,9 @@ NOTIFICATIONS = Topic(
         "ledger.purchase_failed",
         "ledger.auto_purchase_suspended",
         "ledger.reservation_expired",
+        "ledger.balance_threshold_crossed",
+        "ledger.balance_recovered",
+        "ledger.customer_budget_alert",
     ),
     "Out of the ledger: things a partner should be told about.",
 )

@@ -21,7 +21,15 @@ from typing import Any
 
 import orjson
 
-from ledger.domain import Event, MailingDebited, PartnerAccount, Record, RecordKind, record_change
+from ledger.domain import (
+    Event,
+    MailingDebited,
+    PartnerAccount,
+    Record,
+    RecordKind,
+    budget_month,
+    record_change,
+)
 from ledger.service_layer.accounts import ChangeSet, load_accounts
 from ledger.service_layer.commands import UnitOfWorkFactory
 from ledger.service_layer.ports import (
@@ -220,6 +228,7 @@ class FakeUnitOfWork:
         self.projections = FakeProjections(self)
         self.records = FakeRecords(self)
         self.debit_quotes = FakeDebitQuotes(self)
+        self.budget_usage = FakeBudgetUsage(self)
         self.inbox = FakeInbox(self)
         self.outbox = FakeOutbox(self)
         self.idempotency_keys = FakeIdempotencyKeys(self)
@@ -378,6 +387,23 @@ class FakeRecords:
             for pid, rid in keys
             if (kind, pid, rid) in records
         }
+
+
+class FakeBudgetUsage:
+    """What the usage read model answers: the credits of a customer's debits by the month of
+    their ``sent_at`` (of their recording time for debits without one)."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self._uow = uow
+
+    async def credits_in_month(self, partner_id: str, customer_id: str, month: str) -> int:
+        return sum(
+            stored.event.credits
+            for stored in self._uow.read().streams.get(partner_id, [])
+            if isinstance(stored.event, MailingDebited)
+            and stored.event.customer_id == customer_id
+            and budget_month(stored.event.sent_at or stored.recorded_at) == month
+        )
 
 
 class FakeDebitQuotes:

@@ -18,6 +18,8 @@ from ledger.adapters.stored_events import (
 from ledger.domain import (
     AutoPurchaseResumed,
     AutoPurchaseSuspended,
+    BalanceRecovered,
+    BalanceThresholdCrossed,
     ChargeFailed,
     ChargeRequested,
     ChargeReturned,
@@ -26,6 +28,8 @@ from ledger.domain import (
     CreditsAdjusted,
     CreditsGranted,
     CreditsReserved,
+    CustomerBudgetAlert,
+    CustomerBudgetSet,
     DebtRecorded,
     DebtSettled,
     Event,
@@ -116,6 +120,21 @@ SAMPLES: list[Event] = [
         recipients=700,
         credits=735,
         quote={"total": "12.34", "lines": [{"kind": "recurring_fee", "exact_amount": "12.34"}]},
+    ),
+    settings(reminder_thresholds=(5_000, 1_000)),
+    CreditsReserved(
+        reservation_id="r-3", credits=7, expires_at=T0, mailing_id=None, customer_id="c1"
+    ),
+    BalanceThresholdCrossed(threshold=1_000, balance=-20),
+    BalanceRecovered(threshold=1_000, balance=1_200),
+    CustomerBudgetSet(
+        customer_id="c1", monthly_credits=10_000, alert_percents=(80, 100), month="2026-12", used=0
+    ),
+    CustomerBudgetSet(
+        customer_id="c1", monthly_credits=None, alert_percents=(), month="2026-12", used=250
+    ),
+    CustomerBudgetAlert(
+        customer_id="c1", percent=80, used=8_100, monthly_credits=10_000, month="2026-12"
     ),
 ]
 
@@ -226,3 +245,25 @@ def test_a_debit_s_send_time_is_stored_relative_to_its_recording() -> None:
 def test_a_version_newer_than_the_code_is_refused() -> None:
     with pytest.raises(ValueError, match="newer than this code"):
         from_row("CreditsGranted", 2, {"credits": 1, "reason": "r", "actor": "a"})
+
+
+def test_settings_and_holds_of_version_1_are_upcast_to_no_alert_levels_and_no_customer() -> None:
+    _, v1_settings = event_to_dict(settings(reminder_threshold=1_000, reminder_armed=True))
+    del v1_settings["reminder_thresholds"]
+    assert from_row("BillingSettingsChanged", 1, v1_settings) == settings(
+        reminder_threshold=1_000, reminder_armed=True, reminder_thresholds=()
+    )
+    v1_hold = {
+        "reservation_id": "r",
+        "credits": 1,
+        "expires_at": T0.isoformat(),
+        "mailing_id": None,
+    }
+    assert from_row("CreditsReserved", 1, v1_hold) == CreditsReserved(
+        reservation_id="r", credits=1, expires_at=T0, mailing_id=None, customer_id=None
+    )
+    assert to_row(settings())[1] == 2
+    assert (
+        to_row(CreditsReserved(reservation_id="r", credits=1, expires_at=T0, mailing_id=None))[1]
+        == 2
+    )

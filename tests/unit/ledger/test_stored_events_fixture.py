@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from ledger.adapters.stored_events import EVENT_TYPES, from_row, to_row
-from ledger.domain import Contract, MailingDebited, PartnerAccount, Reservation, replay
+from ledger.domain import (
+    Contract,
+    CustomerBudget,
+    MailingDebited,
+    PartnerAccount,
+    Reservation,
+    replay,
+)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -25,12 +32,20 @@ def load(name: str) -> dict[str, Any]:
 
 V1 = load("ledger_events_v1.json")
 V3 = load("ledger_events_v3.json")
+V4 = load("ledger_events_v4.json")
 # Event types that did not exist yet when the v1 fixture was frozen.
-ADDED_AFTER_V1 = {"ContractChanged", "StatementIssued"}
+ADDED_AFTER_V1 = {
+    "ContractChanged",
+    "StatementIssued",
+    "BalanceThresholdCrossed",
+    "BalanceRecovered",
+    "CustomerBudgetSet",
+    "CustomerBudgetAlert",
+}
 
 
 def test_the_fixtures_together_hold_every_event_type() -> None:
-    assert {row["type"] for f in (V1, V3) for row in f["rows"]} == set(EVENT_TYPES)
+    assert {row["type"] for f in (V1, V3, V4) for row in f["rows"]} == set(EVENT_TYPES)
 
 
 def test_the_v1_fixture_holds_every_event_type_of_its_day_as_version_1() -> None:
@@ -116,3 +131,29 @@ def test_a_v3_fixture_row_is_written_again_as_today_s_version(row: dict[str, Any
     assert from_row(type_name, version, payload, _at(row)) == event
     if version == row["schema_version"]:
         assert payload == row["payload"]
+
+
+def test_the_v4_stream_replays_to_the_account_it_described() -> None:
+    rows = V4["rows"]
+    versions = {r["type"]: r["schema_version"] for r in rows}
+    assert (versions["BillingSettingsChanged"], versions["CreditsReserved"]) == (2, 2)
+    events = [from_row(r["type"], r["schema_version"], r["payload"], _at(r)) for r in rows]
+    state = replay(events)
+    assert state.balance == 10_000 - 5_250
+    assert (state.reminder_thresholds, state.thresholds_below) == ((5_000, 1_000), (5_000,))
+    assert state.budgets == {
+        "c1": CustomerBudget(
+            monthly_credits=6_000,
+            alert_percents=(50, 100),
+            month="2026-12",
+            used=5_250,
+            alerted=(50,),
+        )
+    }
+    assert (dict(state.holds), state.held, state.version) == ({}, 0, len(rows))
+
+
+@pytest.mark.parametrize("row", V4["rows"], ids=lambda r: f"{r['version']}-{r['type']}")
+def test_a_v4_fixture_row_is_written_again_as_it_was(row: dict[str, Any]) -> None:
+    event = from_row(row["type"], row["schema_version"], row["payload"], _at(row))
+    assert to_row(event, _at(row)) == (row["type"], row["schema_version"], row["payload"])

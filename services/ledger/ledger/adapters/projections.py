@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.adapters.budgets import record_budgets
 from ledger.domain import (
     ContractChanged,
     CustomerAttached,
@@ -75,6 +76,7 @@ def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
         state.auto_purchase_trigger,
         state.auto_purchase_suspended,
         orjson.dumps(dict(state.payment_method)).decode() if state.payment_method else None,
+        "{" + ",".join(map(str, state.reminder_thresholds)) + "}",
     )
 
 
@@ -107,16 +109,16 @@ _PARTNERS = text(
     INSERT INTO partners
         (partner_id, name, locale, currency, credit_price_list_id, mailing_price_list_id,
          billing_mode, reminder_threshold, auto_purchase_credits, auto_purchase_trigger,
-         auto_purchase_suspended, payment_method)
+         auto_purchase_suspended, payment_method, reminder_thresholds)
     SELECT id, name, locale, currency, credit_list, mailing_list, mode, threshold, chunk,
-           trigger_at, suspended, method::jsonb
+           trigger_at, suspended, method::jsonb, levels::bigint[]
     FROM unnest(CAST(:ids AS text[]), CAST(:names AS text[]), CAST(:locales AS text[]),
         CAST(:currencies AS text[]), CAST(:credit_lists AS text[]),
         CAST(:mailing_lists AS text[]), CAST(:modes AS text[]),
         CAST(:thresholds AS bigint[]), CAST(:chunks AS bigint[]), CAST(:triggers AS bigint[]),
-        CAST(:suspended AS boolean[]), CAST(:methods AS text[]))
+        CAST(:suspended AS boolean[]), CAST(:methods AS text[]), CAST(:levels AS text[]))
         AS t(id, name, locale, currency, credit_list, mailing_list, mode, threshold, chunk,
-             trigger_at, suspended, method)
+             trigger_at, suspended, method, levels)
     ON CONFLICT (partner_id) DO UPDATE SET
         name = EXCLUDED.name, locale = EXCLUDED.locale, currency = EXCLUDED.currency,
         credit_price_list_id = EXCLUDED.credit_price_list_id,
@@ -125,7 +127,8 @@ _PARTNERS = text(
         auto_purchase_credits = EXCLUDED.auto_purchase_credits,
         auto_purchase_trigger = EXCLUDED.auto_purchase_trigger,
         auto_purchase_suspended = EXCLUDED.auto_purchase_suspended,
-        payment_method = EXCLUDED.payment_method
+        payment_method = EXCLUDED.payment_method,
+        reminder_thresholds = EXCLUDED.reminder_thresholds
     """
 )
 
@@ -199,10 +202,11 @@ _OPEN = {
     "reservation": text(
         """
         INSERT INTO reservations (partner_id, reservation_id, credits, status, expires_at,
-                                  mailing_id)
+                                  mailing_id, customer_id)
         SELECT * FROM unnest(CAST(:partners AS text[]), CAST(:ids AS text[]),
             CAST(:credits AS bigint[]), CAST(:statuses AS text[]),
-            CAST(:expires AS timestamptz[]), CAST(:mailings AS text[]))
+            CAST(:expires AS timestamptz[]), CAST(:mailings AS text[]),
+            CAST(:customers AS text[]))
         """
     ),
     "purchase": text(
@@ -270,6 +274,7 @@ class PostgresProjections:
         await self._usage(changes)
         await self._contracts(changes)
         await self._statements(changes)
+        await record_budgets(self._connection, changes)
 
     async def _usage(self, changes: Sequence[AccountChange]) -> None:
         # Summed per day here first: a batch holds many debits of one customer and day, and
@@ -439,6 +444,7 @@ class PostgresProjections:
                 "triggers": columns[8],
                 "suspended": columns[9],
                 "methods": columns[10],
+                "levels": columns[11],
             },
         )
 
@@ -493,6 +499,7 @@ class PostgresProjections:
             holds = [r for _, _, r in rows if isinstance(r, Reservation)]
             values["expires"] = [h.expires_at for h in holds]
             values["mailings"] = [h.mailing_id for h in holds]
+            values["customers"] = [h.customer_id for h in holds]
         else:
             values["amounts"] = [r.amount_minor for _, _, r in rows]  # type: ignore[union-attr]
             if kind == "purchase":

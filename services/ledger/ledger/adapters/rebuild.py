@@ -41,6 +41,7 @@ _KEYS = {
     "customer_usage_daily": "partner_id, customer_id, day",
     "customer_contracts": "partner_id, customer_id, starts_on",
     "statements": "partner_id, customer_id, period_start",
+    "customer_budgets": "partner_id, customer_id",
 }
 PROJECTION_TABLES = tuple(_KEYS)
 REBUILT_TABLES = (*PROJECTION_TABLES, "snapshots")

@@ -15,7 +15,8 @@ from ledger.domain import Charge, Purchase, Record, RecordKind, Reservation
 _FIND = {
     "reservation": text(
         """
-        SELECT r.partner_id, r.reservation_id, r.credits, r.status, r.expires_at, r.mailing_id
+        SELECT r.partner_id, r.reservation_id, r.credits, r.status, r.expires_at, r.mailing_id,
+               r.customer_id
         FROM reservations r
         JOIN unnest(CAST(:partners AS text[]), CAST(:ids AS text[])) AS k(p, i)
           ON r.partner_id = k.p AND r.reservation_id = k.i
@@ -42,7 +43,13 @@ _FIND = {
 
 def _record(kind: RecordKind, row: Any) -> Record:
     if kind == "reservation":
-        return Reservation(credits=row[2], status=row[3], expires_at=row[4], mailing_id=row[5])
+        return Reservation(
+            credits=row[2],
+            status=row[3],
+            expires_at=row[4],
+            mailing_id=row[5],
+            customer_id=row[6],
+        )
     if kind == "purchase":
         return Purchase(credits=row[2], status=row[3], amount_minor=row[4], reason=row[5])
     return Charge(credits=row[2], status=row[3], amount_minor=row[4])

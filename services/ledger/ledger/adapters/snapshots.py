@@ -16,11 +16,19 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.domain import Charge, Contract, PartnerAccount, Purchase, Reservation
+from ledger.domain import (
+    Charge,
+    Contract,
+    CustomerBudget,
+    PartnerAccount,
+    Purchase,
+    Reservation,
+)
 from ledger.service_layer.ports import Snapshot
 
 # 2: resale contracts and the statements issued (`contracts`, `statements_through`).
-STATE_SCHEMA_VERSION = 2
+# 3: balance alert levels, customer budgets, the customer a hold names.
+STATE_SCHEMA_VERSION = 3
 
 
 def _time(value: datetime | None) -> str | None:
@@ -48,6 +56,7 @@ def state_to_json(state: PartnerAccount) -> dict[str, Any]:
                 "credits": h.credits,
                 "expires_at": _time(h.expires_at),
                 "mailing_id": h.mailing_id,
+                "customer_id": h.customer_id,
             }
             for rid, h in state.holds.items()
         },
@@ -56,6 +65,8 @@ def state_to_json(state: PartnerAccount) -> dict[str, Any]:
         "debt_minor": state.debt_minor,
         "reminder_threshold": state.reminder_threshold,
         "reminder_armed": state.reminder_armed,
+        "reminder_thresholds": list(state.reminder_thresholds),
+        "thresholds_below": list(state.thresholds_below),
         "auto_purchase_credits": state.auto_purchase_credits,
         "auto_purchase_trigger": state.auto_purchase_trigger,
         "auto_purchase_failures": state.auto_purchase_failures,
@@ -86,6 +97,16 @@ def state_to_json(state: PartnerAccount) -> dict[str, Any]:
             for cid, c in state.contracts.items()
         },
         "statements_through": {cid: d.isoformat() for cid, d in state.statements_through.items()},
+        "budgets": {
+            cid: {
+                "monthly_credits": b.monthly_credits,
+                "alert_percents": list(b.alert_percents),
+                "month": b.month,
+                "used": b.used,
+                "alerted": list(b.alerted),
+            }
+            for cid, b in state.budgets.items()
+        },
         "version": state.version,
     }
 
@@ -97,6 +118,7 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
             credits=h["credits"],
             expires_at=cast(datetime, _parse_time(h["expires_at"])),
             mailing_id=h["mailing_id"],
+            customer_id=h["customer_id"],
         )
         for rid, h in data["holds"].items()
     }
@@ -136,6 +158,8 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
         debt_minor=data["debt_minor"],
         reminder_threshold=data["reminder_threshold"],
         reminder_armed=data["reminder_armed"],
+        reminder_thresholds=tuple(data["reminder_thresholds"]),
+        thresholds_below=tuple(data["thresholds_below"]),
         auto_purchase_credits=data["auto_purchase_credits"],
         auto_purchase_trigger=data["auto_purchase_trigger"],
         auto_purchase_failures=data["auto_purchase_failures"],
@@ -150,6 +174,16 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
         contracts=contracts,
         statements_through={
             cid: date.fromisoformat(d) for cid, d in data["statements_through"].items()
+        },
+        budgets={
+            cid: CustomerBudget(
+                monthly_credits=b["monthly_credits"],
+                alert_percents=tuple(b["alert_percents"]),
+                month=b["month"],
+                used=b["used"],
+                alerted=tuple(b["alerted"]),
+            )
+            for cid, b in data["budgets"].items()
         },
         version=data["version"],
     )

@@ -39,7 +39,9 @@ EVENT_TYPES: Mapping[str, type[Event]] = types.MappingProxyType(
 
 # --- versions and upcasters ------------------------------------------------------------------
 
-CURRENT_VERSIONS: Mapping[str, int] = types.MappingProxyType({"MailingDebited": 3})
+CURRENT_VERSIONS: Mapping[str, int] = types.MappingProxyType(
+    {"MailingDebited": 3, "BillingSettingsChanged": 2, "CreditsReserved": 2}
+)
 """The schema version today's code writes, for the types that have more than version 1."""
 
 
@@ -55,10 +57,22 @@ def _mailing_debited_v2_to_v3(payload: Payload) -> Payload:
     return {**payload, "sent_at": None}
 
 
+def _billing_settings_changed_v1_to_v2(payload: Payload) -> Payload:
+    # v2 adds the balance alert levels; settings saved before them had none.
+    return {**payload, "reminder_thresholds": []}
+
+
+def _credits_reserved_v1_to_v2(payload: Payload) -> Payload:
+    # v2 names the customer whose budget a hold counts against; earlier holds named none.
+    return {**payload, "customer_id": None}
+
+
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = types.MappingProxyType(
     {
         ("MailingDebited", 1): _mailing_debited_v1_to_v2,
         ("MailingDebited", 2): _mailing_debited_v2_to_v3,
+        ("BillingSettingsChanged", 1): _billing_settings_changed_v1_to_v2,
+        ("CreditsReserved", 1): _credits_reserved_v1_to_v2,
     }
 )
 """(type name, version) -> a function that turns that version's payload into the next one's."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledger.adapters.budgets import PostgresBudgetUsage
 from ledger.adapters.debit_quotes import PostgresDebitQuotes
 from ledger.adapters.event_store import PostgresEventStore
 from ledger.adapters.idempotency import PostgresIdempotencyKeys
@@ -27,6 +28,7 @@ class PostgresUnitOfWork:
     projections: PostgresProjections
     records: PostgresRecords
     debit_quotes: PostgresDebitQuotes
+    budget_usage: PostgresBudgetUsage
     inbox: Inbox
     outbox: Outbox
     idempotency_keys: PostgresIdempotencyKeys
@@ -47,6 +49,7 @@ class PostgresUnitOfWork:
             projections=PostgresProjections(connection),
             records=PostgresRecords(connection),
             debit_quotes=PostgresDebitQuotes(connection),
+            budget_usage=PostgresBudgetUsage(connection),
             inbox=inbox,
             outbox=Outbox(connection),
             idempotency_keys=PostgresIdempotencyKeys(connection),

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ledger.api import customer_billing, webhooks
+from ledger.api import budgets, customer_billing, webhooks
 from ledger.api.auth import authenticate
 from ledger.api.routes import router
 from ledger.bootstrap import bootstrap
@@ -30,7 +30,13 @@ def problem_for(error: LedgerError) -> Problem:
         status, title = 404, "Not Found"
     elif isinstance(error, Conflict | Refused):
         status, title = 409, "Conflict"
-    return Problem(status, title, str(error), type=f"https://mailbill.dev/problems/{error.code}")
+    return Problem(
+        status,
+        title,
+        str(error),
+        type=f"https://mailbill.dev/problems/{error.code}",
+        extensions=error.extensions,
+    )
 
 
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:
@@ -99,6 +105,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     app.add_exception_handler(AccountBusy, on_account_busy)
     app.include_router(router)
     app.include_router(customer_billing.router)
+    app.include_router(budgets.router)
     app.include_router(webhooks.router)
     document_problems(app, problems_of_operation)
     return app

@@ -127,6 +127,7 @@ def billing_of(state: PartnerAccount | BillingView) -> Billing:
     return Billing(
         billing_mode=state.billing_mode,
         reminder_threshold=state.reminder_threshold,
+        reminder_thresholds=list(state.reminder_thresholds),
         auto_purchase=None
         if state.auto_purchase_credits is None
         else AutoPurchaseState(
@@ -149,6 +150,7 @@ def _billing_choice(billing: BillingSettings) -> BillingChoice:
             billing.auto_purchase.trigger_threshold if billing.auto_purchase else None
         ),
         payment_method=billing.payment_method.model_dump() if billing.payment_method else None,
+        reminder_thresholds=tuple(billing.reminder_thresholds),
     )
 
 
@@ -434,6 +436,7 @@ async def create_reservation(
         credits=body.credits,
         ttl_seconds=body.ttl_seconds or _container(request).settings.reservation_ttl_seconds,
         mailing_id=body.mailing_id,
+        customer_id=body.customer_id,
     )
     return await _answer(
         request,

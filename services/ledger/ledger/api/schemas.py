@@ -53,6 +53,12 @@ class AutoPurchase(Strict):
 class BillingSettings(Strict):
     billing_mode: Literal["prepaid", "on_demand"]
     reminder_threshold: int | None = Field(None, ge=0, le=10**12)
+    reminder_thresholds: list[Annotated[int, Field(ge=0, le=10**12)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Balance alert levels: each alerts once per fall below it and once when"
+        " the balance is back at or above it",
+    )
     auto_purchase: AutoPurchase | None = None
     payment_method: PaymentMethodBody | None = None
 
@@ -81,6 +87,9 @@ class NewReservation(Strict):
     credits: Credits
     ttl_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
     mailing_id: Identifier | None = None
+    customer_id: Identifier | None = Field(
+        None, description="The customer whose monthly budget the hold counts against"
+    )
 
 
 class CreditGrant(Strict):
@@ -140,6 +149,12 @@ class PaymentMethodOnFile(BaseModel):
 class Billing(BaseModel):
     billing_mode: BillingMode
     reminder_threshold: int | None
+    # Shown only once set: the body of a partner without alert levels stays as it was.
+    reminder_thresholds: list[int] = Field(
+        default_factory=list,
+        exclude_if=lambda levels: not levels,
+        description="Balance alert levels; each fires once per downward crossing",
+    )
     auto_purchase: AutoPurchaseState | None
     payment_method: PaymentMethodOnFile | None
 

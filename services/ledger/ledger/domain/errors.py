@@ -21,6 +21,11 @@ class LedgerError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def extensions(self) -> dict[str, object]:
+        """Machine-readable facts of the error, beyond its message (none by default)."""
+        return {}
+
 
 class InvalidCommand(LedgerError):
     """A command argument is malformed (negative credits, unknown mode, naive datetime, ...)."""
@@ -94,6 +99,47 @@ class InsufficientCredits(Refused):
         )
         self.requested = requested
         self.available = available
+
+
+class BudgetExceeded(Refused):
+    """A reservation would take a customer past what is left of its monthly budget."""
+
+    code = "budget-exceeded"
+
+    def __init__(
+        self,
+        *,
+        customer_id: str,
+        month: str,
+        monthly_credits: int,
+        used: int,
+        held: int,
+        requested: int,
+    ) -> None:
+        self.customer_id = customer_id
+        self.month = month
+        self.monthly_credits = monthly_credits
+        self.used = used
+        self.held = held
+        self.requested = requested
+        self.remaining = max(0, monthly_credits - used - held)
+        super().__init__(
+            f"{requested} credits requested for customer {customer_id!r} but only"
+            f" {self.remaining} of its {monthly_credits} credits for {month} remain"
+            f" ({used} used, {held} held)"
+        )
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {
+            "customer_id": self.customer_id,
+            "month": self.month,
+            "monthly_credits": self.monthly_credits,
+            "used": self.used,
+            "held": self.held,
+            "remaining": self.remaining,
+            "requested": self.requested,
+        }
 
 
 class PartnerInDebt(Refused):

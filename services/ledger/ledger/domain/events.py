@@ -51,6 +51,9 @@ class BillingSettingsChanged:
     auto_purchase_credits: int | None
     auto_purchase_trigger: int | None
     payment_method: PaymentMethod | None
+    # Balance alert levels besides the reminder, highest first (schema version 2; ``()``
+    # before it and while none are set).
+    reminder_thresholds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,10 +94,14 @@ class MailingDebited:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreditsReserved:
+    """``customer_id``: the customer whose budget the hold counts against (schema version 2;
+    ``None`` before it and for a hold that names no customer)."""
+
     reservation_id: str
     credits: int
     expires_at: datetime
     mailing_id: str | None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +130,50 @@ class ReminderRearmed:
 
     balance: int
     threshold: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceThresholdCrossed:
+    """The balance fell below one of the alert levels (once per downward crossing)."""
+
+    threshold: int
+    balance: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceRecovered:
+    """The balance is back at or above an alert level: its next fall below fires again."""
+
+    threshold: int
+    balance: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerBudgetSet:
+    """A customer's monthly budget, complete (``monthly_credits is None``: no budget).
+
+    ``used`` is what the customer had used in ``month`` (``YYYY-MM``, UTC, by the mailings'
+    ``sent_at``) when the budget was set, so the account counts the month from its start
+    without keeping every customer's usage.
+    """
+
+    customer_id: str
+    monthly_credits: int | None
+    alert_percents: tuple[int, ...]
+    month: str
+    used: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerBudgetAlert:
+    """A customer's usage in ``month`` reached ``percent`` of its budget (once per month and
+    crossing)."""
+
+    customer_id: str
+    percent: int
+    used: int
+    monthly_credits: int
+    month: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -300,6 +351,10 @@ Event = (
     | ReservationExpired
     | LowBalanceReached
     | ReminderRearmed
+    | BalanceThresholdCrossed
+    | BalanceRecovered
+    | CustomerBudgetSet
+    | CustomerBudgetAlert
     | PurchaseRequested
     | PurchaseSucceeded
     | PurchaseFailed

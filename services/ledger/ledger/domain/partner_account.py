@@ -12,7 +12,15 @@ Rules kept here, in one place:
   above. Both follow the event that moved the balance. The balance counts, not ``available``:
   a hold is a plan, the reminder is about credits that are gone.
 - Auto-purchase: see ``auto_purchase_due`` and ``policies``.
+- Alert levels (``reminder_thresholds``): each by the reminder's edge rule on its own,
+  ``BalanceThresholdCrossed`` once per downward crossing and ``BalanceRecovered`` when the
+  balance is back at or above it.
 - Reservations: ``available = balance - held``; the debit of a mailing closes its hold.
+- Customer budgets: a hold naming a customer with a budget is refused when the customer's
+  credits used this month, its holds and the hold would pass the budget. A debit is a fact
+  and always counts, even past the budget; each alert percent fires once per month and
+  crossing (``CustomerBudgetAlert``). Only the current month's counter of customers with a
+  budget is kept.
 - On demand: a mailing's credits are charged, not taken from the balance; failed or returned
   charges become debt, which blocks new reservations.
 """
@@ -20,13 +28,14 @@ Rules kept here, in one place:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar, assert_never
 
 from . import policies
 from .errors import (
     AutoPurchaseNotAllowed,
+    BudgetExceeded,
     ContractConflict,
     CorruptStream,
     CustomerAlreadyAttached,
@@ -52,6 +61,8 @@ from .errors import (
 from .events import (
     AutoPurchaseResumed,
     AutoPurchaseSuspended,
+    BalanceRecovered,
+    BalanceThresholdCrossed,
     BillingMode,
     BillingSettingsChanged,
     ChargeFailed,
@@ -63,6 +74,8 @@ from .events import (
     CreditsGranted,
     CreditsReserved,
     CustomerAttached,
+    CustomerBudgetAlert,
+    CustomerBudgetSet,
     DebtRecorded,
     DebtSettled,
     Event,
@@ -99,6 +112,7 @@ class Reservation:
     expires_at: datetime
     mailing_id: str | None
     status: ReservationStatus = "active"
+    customer_id: str | None = None  # whose budget the hold counts against
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,6 +149,27 @@ class Contract:
     first_starts_on: date
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerBudget:
+    """A customer's monthly budget and its counter for one month (``YYYY-MM``, UTC).
+
+    ``used``: credits the customer's mailings sent in ``month`` cost; ``alerted``: the alert
+    percents that fired (or were passed already when the budget was set) in ``month``. A
+    mailing of a later month starts the counter afresh; nothing of earlier months is kept.
+    """
+
+    monthly_credits: int
+    alert_percents: tuple[int, ...]
+    month: str
+    used: int = 0
+    alerted: tuple[int, ...] = ()
+
+    def used_in(self, month: str) -> int:
+        """Credits used in ``month`` as far as the counter knows (0 for a month it has not
+        started: nothing was sent in it yet)."""
+        return self.used if month == self.month else 0
+
+
 # No __slots__: a state with a __dict__ is copied by one dict copy, in C (see ``_evolve``).
 @dataclass(frozen=True, kw_only=True)
 class PartnerAccount:
@@ -165,6 +200,9 @@ class PartnerAccount:
     debt_minor: int = 0
     reminder_threshold: int | None = None
     reminder_armed: bool = False
+    # Alert levels, highest first, and those the balance is under (fired, or set above it).
+    reminder_thresholds: tuple[int, ...] = ()
+    thresholds_below: tuple[int, ...] = ()
     auto_purchase_credits: int | None = None
     auto_purchase_trigger: int | None = None
     auto_purchase_failures: int = 0
@@ -180,6 +218,8 @@ class PartnerAccount:
     # Per customer, the end of the last statement issued: statements go forward, so one date
     # per customer answers "issued already?" without keeping every statement in the state.
     statements_through: Mapping[str, date] = field(default_factory=dict)
+    # Only customers with a budget, each with the counter of one month.
+    budgets: Mapping[str, CustomerBudget] = field(default_factory=dict)
     version: int = 0
 
     @property
@@ -206,6 +246,16 @@ def auto_purchase_id(state: PartnerAccount) -> str:
     version check turns a concurrent second decision into a conflict.
     """
     return f"{state.partner_id}:auto-purchase:{state.version}"
+
+
+def budget_month(now: datetime) -> str:
+    """The month (``YYYY-MM``, UTC) a budget counts ``now`` in."""
+    return policies.month_of(now)
+
+
+def customer_held(state: PartnerAccount, customer_id: str) -> int:
+    """Credits the customer's active holds keep."""
+    return sum(h.credits for h in state.holds.values() if h.customer_id == customer_id)
 
 
 def charge_id_for(partner_id: str, mailing_id: str) -> str:
@@ -277,15 +327,24 @@ def _fold(state: PartnerAccount, events: Iterable[Event]) -> PartnerAccount:
 def _reminder_for(after: PartnerAccount) -> list[Event]:
     """The reminder event a balance change to ``after`` calls for, if any. (It changes
     nothing but the reminder's own state, so it can follow the events that caused it.)"""
+    events: list[Event] = []
     threshold = after.reminder_threshold
     transition = policies.reminder_transition(
         balance=after.balance, threshold=threshold, armed=after.reminder_armed
     )
-    if threshold is None or transition is None:
-        return []
-    if transition == "fire":
-        return [LowBalanceReached(balance=after.balance, threshold=threshold)]
-    return [ReminderRearmed(balance=after.balance, threshold=threshold)]
+    if threshold is not None and transition == "fire":
+        events.append(LowBalanceReached(balance=after.balance, threshold=threshold))
+    elif threshold is not None and transition == "rearm":
+        events.append(ReminderRearmed(balance=after.balance, threshold=threshold))
+    if after.reminder_thresholds:
+        fallen, recovered = policies.threshold_transitions(
+            balance=after.balance,
+            thresholds=after.reminder_thresholds,
+            below=after.thresholds_below,
+        )
+        events += [BalanceThresholdCrossed(threshold=t, balance=after.balance) for t in fallen]
+        events += [BalanceRecovered(threshold=t, balance=after.balance) for t in recovered]
+    return events
 
 
 def _with_reminder(state: PartnerAccount, events: list[Event]) -> list[Event]:
@@ -359,11 +418,13 @@ def change_billing(
     auto_purchase_credits: int | None,
     auto_purchase_trigger: int | None,
     payment_method: PaymentMethod | None,
+    reminder_thresholds: Sequence[int] = (),
 ) -> list[Event]:
     """Replace the billing settings (all of them, as the portal's form sends them).
 
     - The reminder is armed iff the balance is at or above the new threshold: a threshold set
-      above the current balance does not fire (no crossing happened).
+      above the current balance does not fire (no crossing happened). The same holds for
+      each alert level of ``reminder_thresholds`` (kept highest first, each once).
     - Auto-purchase needs a payment method; on demand needs one too. Auto-purchase settings are
       kept in on-demand mode but only act while prepaid.
     - Saving the settings with auto-purchase on while it is suspended resumes it: the partner
@@ -375,6 +436,9 @@ def change_billing(
     _choice(billing_mode, BILLING_MODES, "billing_mode")
     if reminder_threshold is not None:
         _non_negative(reminder_threshold, "reminder_threshold")
+    for level in reminder_thresholds:
+        _non_negative(level, "reminder_thresholds")
+    levels = tuple(sorted(set(reminder_thresholds), reverse=True))
     if auto_purchase_credits is not None:
         _positive(auto_purchase_credits, "auto_purchase_credits")
     if auto_purchase_trigger is not None:
@@ -395,6 +459,7 @@ def change_billing(
         auto_purchase_credits=auto_purchase_credits,
         auto_purchase_trigger=auto_purchase_trigger,
         payment_method=dict(payment_method) if payment_method is not None else None,
+        reminder_thresholds=levels,
     )
     current = (
         account.billing_mode,
@@ -402,6 +467,7 @@ def change_billing(
         account.auto_purchase_credits,
         account.auto_purchase_trigger,
         account.payment_method,
+        account.reminder_thresholds,
     )
     wanted = (
         billing_mode,
@@ -409,6 +475,7 @@ def change_billing(
         auto_purchase_credits,
         auto_purchase_trigger,
         changed.payment_method,
+        levels,
     )
     events: list[Event] = [] if wanted == current else [changed]
     if auto_purchase_credits is not None and account.auto_purchase_suspended:
@@ -507,6 +574,7 @@ def debit_mailing(
     )
     after = _fold(account, events)
     events += _reminder_for(after)
+    events += _budget_alerts(after, customer_id)
     if charge_minor is not None and policies.charge_due(
         uncharged_minor=after.uncharged_minor, minimum_charge_minor=minimum_charge_minor
     ):
@@ -523,6 +591,130 @@ def debit_mailing(
     return events
 
 
+def _budget_alerts(after: PartnerAccount, customer_id: str) -> list[Event]:
+    """The alerts a debit that left the customer's budget as ``after`` has it calls for:
+    each percent reached in the counter's month that has not fired in it yet, lowest first."""
+    budget = after.budgets.get(customer_id)
+    if budget is None:
+        return []
+    return [
+        CustomerBudgetAlert(
+            customer_id=customer_id,
+            percent=percent,
+            used=budget.used,
+            monthly_credits=budget.monthly_credits,
+            month=budget.month,
+        )
+        for percent in budget.alert_percents
+        if percent not in budget.alerted
+        and policies.budget_percent_reached(
+            used=budget.used, monthly_credits=budget.monthly_credits, percent=percent
+        )
+    ]
+
+
+# --- customer budgets ------------------------------------------------------------------------
+
+MAX_ALERT_PERCENT = 1000
+
+
+def set_customer_budget(
+    state: PartnerAccount | None,
+    *,
+    customer_id: str,
+    monthly_credits: int | None,
+    alert_percents: Sequence[int],
+    now: datetime,
+    used_this_month: int,
+) -> list[Event]:
+    """Give a customer a monthly budget (``monthly_credits is None``: take it away).
+
+    ``used_this_month``: the credits the customer used in ``now``'s month so far, as the
+    ledger's usage records have it (the account keeps counters only for customers with a
+    budget; a budget counting this month already keeps its own counter). Alert percents
+    (1..1000, each once) that the usage has reached already do not fire: setting a budget is
+    no crossing. The same budget again changes nothing.
+    """
+    account = _registered(state)
+    _aware(now)
+    _text(customer_id, "customer_id")
+    if customer_id not in account.customers:
+        raise UnknownCustomer(customer_id)
+    if monthly_credits is not None:
+        _non_negative(monthly_credits, "monthly_credits")
+    for percent in alert_percents:
+        _require(
+            1 <= percent <= MAX_ALERT_PERCENT,
+            f"alert_percents must be between 1 and {MAX_ALERT_PERCENT}; got {percent}",
+        )
+    _require(len(set(alert_percents)) == len(alert_percents), "alert_percents must not repeat")
+    _non_negative(used_this_month, "used_this_month")
+    percents = tuple(sorted(alert_percents)) if monthly_credits is not None else ()
+    current = account.budgets.get(customer_id)
+    if current is None and monthly_credits is None:
+        return []
+    if current is not None and (current.monthly_credits, current.alert_percents) == (
+        monthly_credits,
+        percents,
+    ):
+        return []
+    month = budget_month(now)
+    # A budget that is counting this month already knows the month's usage itself.
+    used = current.used if current is not None and current.month == month else used_this_month
+    return [
+        CustomerBudgetSet(
+            customer_id=customer_id,
+            monthly_credits=monthly_credits,
+            alert_percents=percents,
+            month=month,
+            used=used,
+        )
+    ]
+
+
+def _apply_budget(state: PartnerAccount, e: CustomerBudgetSet) -> PartnerAccount:
+    budgets = {k: v for k, v in state.budgets.items() if k != e.customer_id}
+    if e.monthly_credits is not None:
+        budgets[e.customer_id] = CustomerBudget(
+            monthly_credits=e.monthly_credits,
+            alert_percents=e.alert_percents,
+            month=e.month,
+            used=e.used,
+            alerted=tuple(
+                p
+                for p in e.alert_percents
+                if policies.budget_percent_reached(
+                    used=e.used, monthly_credits=e.monthly_credits, percent=p
+                )
+            ),
+        )
+    return _evolve(state, budgets=budgets)
+
+
+def _count_against_budget(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
+    """A debit of a customer with a budget counts in its month: the counter's month, or a
+    later one, which starts the counter afresh. A late debit of an earlier month is past."""
+    budget = state.budgets.get(e.customer_id)
+    if budget is None or e.sent_at is None:
+        return state
+    month = policies.month_of(e.sent_at)
+    if month == budget.month:
+        counted = replace(budget, used=budget.used + e.credits)
+    elif month > budget.month:
+        counted = replace(budget, month=month, used=e.credits, alerted=())
+    else:
+        return state
+    return _evolve(state, budgets={**state.budgets, e.customer_id: counted})
+
+
+def _apply_budget_alert(state: PartnerAccount, e: CustomerBudgetAlert) -> PartnerAccount:
+    budget = state.budgets.get(e.customer_id)
+    if budget is None or budget.month != e.month:
+        raise CorruptStream(f"CustomerBudgetAlert: no budget of {e.customer_id!r} in {e.month}")
+    alerted = replace(budget, alerted=(*budget.alerted, e.percent))
+    return _evolve(state, budgets={**state.budgets, e.customer_id: alerted})
+
+
 # --- reservations ----------------------------------------------------------------------------
 
 
@@ -535,6 +727,7 @@ def reserve(
     now: datetime,
     mailing_id: str | None = None,
     recorded: Reservation | None = None,
+    customer_id: str | None = None,
 ) -> list[Event]:
     """Hold ``credits`` for a planned mailing for ``ttl_seconds``.
 
@@ -545,6 +738,11 @@ def reserve(
     The same id with the same credits and mailing again changes nothing (whatever became of
     the reservation since); the same id with other values is a conflict. Holds whose time is
     up are expired first, so they no longer count against ``available``.
+
+    A hold that names a customer with a budget is refused (``BudgetExceeded``) when the
+    customer's credits used in ``now``'s month, its other holds and this one would pass the
+    budget. The check and the hold are one decision on one version of the account: of two
+    holds racing for the last credits of a budget, the event store lets one be written.
     """
     account = _registered(state)
     _aware(now)
@@ -553,21 +751,40 @@ def reserve(
     _positive(ttl_seconds, "ttl_seconds")
     existing = account.holds.get(reservation_id) or recorded
     if existing is not None:
-        if existing.credits == credits and existing.mailing_id == mailing_id:
+        same = (existing.credits, existing.mailing_id, existing.customer_id)
+        if same == (credits, mailing_id, customer_id):
             return []
         raise ReservationConflict(reservation_id, existing.credits)
+    if customer_id is not None and customer_id not in account.customers:
+        raise UnknownCustomer(customer_id)
     if account.in_debt:
         raise PartnerInDebt(account.debt_credits, account.debt_minor, account.currency)
     events = expire_reservations(account, now)
-    available = _fold(account, events).available
+    unexpired = _fold(account, events)
+    available = unexpired.available
     if account.billing_mode == "prepaid" and available < credits:
         raise InsufficientCredits(credits, available)
+    budget = account.budgets.get(customer_id) if customer_id is not None else None
+    if customer_id is not None and budget is not None:
+        month = budget_month(now)
+        used = budget.used_in(month)
+        held = customer_held(unexpired, customer_id)
+        if used + held + credits > budget.monthly_credits:
+            raise BudgetExceeded(
+                customer_id=customer_id,
+                month=month,
+                monthly_credits=budget.monthly_credits,
+                used=used,
+                held=held,
+                requested=credits,
+            )
     events.append(
         CreditsReserved(
             reservation_id=reservation_id,
             credits=credits,
             expires_at=now + timedelta(seconds=ttl_seconds),
             mailing_id=mailing_id,
+            customer_id=customer_id,
         )
     )
     return events
@@ -1140,6 +1357,8 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
             raise CorruptStream(f"MailingDebited {e.mailing_id!r} used a hold without naming it")
         hold_credits = e.captured_credits + e.released_credits
         state = _close_hold(state, e.reservation_id, hold_credits, e)
+    if state.budgets:
+        state = _count_against_budget(state, e)
     if e.charge_minor is None:
         return _evolve(state, balance=state.balance - e.credits)
     # A free mailing owes nothing: naming it in the next charge would only grow the state.
@@ -1163,6 +1382,10 @@ def _apply_settings(state: PartnerAccount, e: BillingSettingsChanged) -> Partner
         auto_purchase_credits=e.auto_purchase_credits,
         auto_purchase_trigger=e.auto_purchase_trigger,
         payment_method=e.payment_method,
+        reminder_thresholds=e.reminder_thresholds,
+        # A level set above the balance is not a crossing: it waits until the balance is
+        # back at or above it (as the reminder's ``reminder_armed`` does).
+        thresholds_below=tuple(t for t in e.reminder_thresholds if state.balance < t),
     )
     if e.auto_purchase_credits is None:
         # Turning auto-purchase off forgets its failures: turning it on later starts afresh.
@@ -1191,7 +1414,10 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             return _apply_debit(state, event)
         case CreditsReserved(reservation_id=rid):
             hold = Reservation(
-                credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
+                credits=event.credits,
+                expires_at=event.expires_at,
+                mailing_id=event.mailing_id,
+                customer_id=event.customer_id,
             )
             return _evolve(state, holds={**state.holds, rid: hold}, held=state.held + event.credits)
         case ReservationReleased(reservation_id=rid, credits=credits):
@@ -1202,6 +1428,15 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
             return _evolve(state, reminder_armed=False)
         case ReminderRearmed():
             return _evolve(state, reminder_armed=True)
+        case BalanceThresholdCrossed(threshold=level):
+            return _evolve(state, thresholds_below=(*state.thresholds_below, level))
+        case BalanceRecovered(threshold=level):
+            below = tuple(t for t in state.thresholds_below if t != level)
+            return _evolve(state, thresholds_below=below)
+        case CustomerBudgetSet():
+            return _apply_budget(state, event)
+        case CustomerBudgetAlert():
+            return _apply_budget_alert(state, event)
         case PurchaseRequested(purchase_id=pid):
             purchase = Purchase(
                 credits=event.credits, amount_minor=event.amount_minor, reason=event.reason

@@ -6,7 +6,7 @@ its own; ``partner_account`` turns their answers into events.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 ReminderTransition = Literal["fire", "rearm"]
@@ -48,6 +48,32 @@ def reminder_transition(
     if not armed and balance >= threshold:
         return "rearm"
     return None
+
+
+def threshold_transitions(
+    *, balance: int, thresholds: tuple[int, ...], below: tuple[int, ...]
+) -> tuple[list[int], list[int]]:
+    """Which alert levels the balance just crossed: ``(fallen, recovered)``.
+
+    The same edge rule as the reminder, for each level on its own: a level not in ``below``
+    (armed) that the balance is now under has fallen (highest first, the order a falling
+    balance passes them); a level in ``below`` that the balance is at or above again has
+    recovered (lowest first).
+    """
+    fallen = [t for t in thresholds if t not in below and balance < t]
+    recovered = [t for t in below if balance >= t]
+    return sorted(fallen, reverse=True), sorted(recovered)
+
+
+def month_of(at: datetime) -> str:
+    """The UTC month (``YYYY-MM``) a budget counts ``at`` in."""
+    return at.astimezone(UTC).strftime("%Y-%m")
+
+
+def budget_percent_reached(*, used: int, monthly_credits: int, percent: int) -> bool:
+    """Whether ``used`` credits reach ``percent`` of a monthly budget (nothing used reaches
+    nothing, even of a budget of 0)."""
+    return used > 0 and used * 100 >= percent * monthly_credits
 
 
 def auto_purchase_amount(*, balance: int, chunk: int, trigger: int | None) -> int | None:

@@ -56,7 +56,10 @@ def record_change(event: Event) -> RecordChange | None:
     match event:
         case CreditsReserved(reservation_id=rid):
             hold = Reservation(
-                credits=event.credits, expires_at=event.expires_at, mailing_id=event.mailing_id
+                credits=event.credits,
+                expires_at=event.expires_at,
+                mailing_id=event.mailing_id,
+                customer_id=event.customer_id,
             )
             return RecordChange("reservation", rid, "active", hold)
         case ReservationReleased(reservation_id=rid):

@@ -19,6 +19,7 @@ UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 Decide = Callable[[PartnerAccount | None, Record | None], list[Event]]
 Respond = Callable[[PartnerAccount | None, list[Event], Record | None], tuple[int, dict[str, Any]]]
 AfterDecide = Callable[[UnitOfWork, PartnerAccount], Awaitable[None]]
+BeforeDecide = Callable[[UnitOfWork], Awaitable[None]]
 
 MAX_ATTEMPTS = 5
 RETRY_AFTER_SECONDS = 1
@@ -55,6 +56,8 @@ class Command:
     idempotency: Idempotency | None = None
     after: AfterDecide | None = None  # extra writes in the same transaction (e.g. a token)
     record: tuple[RecordKind, str] | None = None
+    # Reads ``decide`` needs besides the account, in the same transaction (after the lock).
+    before: BeforeDecide | None = None
 
 
 async def run_command(
@@ -94,6 +97,8 @@ async def _attempt(
             kind, record_id = command.record
             found = await uow.records.find(kind, [(command.partner_id, record_id)])
             recorded = found.get((command.partner_id, record_id))
+        if command.before is not None:
+            await command.before(uow)
         changes = ChangeSet(accounts, now)
         events = command.decide(accounts[command.partner_id], recorded)
         changes.decide(command.partner_id, events, command.metadata)

@@ -8,7 +8,7 @@ the answer of an idempotent request.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from ledger.domain import (
     SettledBy,
     adjust_credits,
     attach_customer,
+    budget_month,
     change_billing,
     change_contract,
     expire_reservations,
@@ -36,6 +37,7 @@ from ledger.domain import (
     replay,
     request_purchase,
     reserve,
+    set_customer_budget,
     settle_debt,
 )
 from ledger.service_layer.commands import (
@@ -58,6 +60,7 @@ class BillingChoice:
     auto_purchase_credits: int | None
     auto_purchase_trigger: int | None
     payment_method: PaymentMethod | None
+    reminder_thresholds: tuple[int, ...] = ()  # balance alert levels besides the reminder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +109,7 @@ class ReserveCredits:
     credits: int
     ttl_seconds: int
     mailing_id: str | None
+    customer_id: str | None = None  # whose monthly budget the hold counts against
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +175,20 @@ class IssueStatement:
     credits: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetCustomerBudget:
+    """A customer's monthly budget (``monthly_credits is None``: none) and alert percents.
+
+    ``used_this_month`` is looked up by ``execute`` in the command's transaction: what the
+    customer used this month before it had a budget."""
+
+    partner_id: str
+    customer_id: str
+    monthly_credits: int | None
+    alert_percents: tuple[int, ...]
+    used_this_month: int | None = None
+
+
 AccountCommand = (
     RegisterPartner
     | AttachCustomer
@@ -184,6 +202,7 @@ AccountCommand = (
     | ExpireReservations
     | ChangeContract
     | IssueStatement
+    | SetCustomerBudget
 )
 
 
@@ -204,6 +223,7 @@ def _billing(state: PartnerAccount, billing: BillingChoice) -> list[Event]:
         auto_purchase_credits=billing.auto_purchase_credits,
         auto_purchase_trigger=billing.auto_purchase_trigger,
         payment_method=billing.payment_method,
+        reminder_thresholds=billing.reminder_thresholds,
     )
 
 
@@ -264,6 +284,7 @@ def _reserve(
         now=now,
         mailing_id=c.mailing_id,
         recorded=recorded if isinstance(recorded, Reservation) else None,
+        customer_id=c.customer_id,
     )
 
 
@@ -338,6 +359,31 @@ def _statement(
     )
 
 
+def _budget(
+    c: SetCustomerBudget, state: PartnerAccount | None, _: Record | None, now: datetime
+) -> list[Event]:
+    if c.used_this_month is None:
+        raise AssertionError("SetCustomerBudget runs with its usage looked up (execute)")
+    return set_customer_budget(
+        state,
+        customer_id=c.customer_id,
+        monthly_credits=c.monthly_credits,
+        alert_percents=c.alert_percents,
+        now=now,
+        used_this_month=c.used_this_month,
+    )
+
+
+async def _looked_up(uow: UnitOfWork, command: AccountCommand, now: datetime) -> AccountCommand:
+    """The command with what it needs from the ledger's records filled in."""
+    if isinstance(command, SetCustomerBudget):
+        used = await uow.budget_usage.credits_in_month(
+            command.partner_id, command.customer_id, budget_month(now)
+        )
+        return replace(command, used_this_month=used)
+    return command
+
+
 Handler = Callable[[Any, PartnerAccount | None, Record | None, datetime], list[Event]]
 
 HANDLERS: dict[type[Any], Handler] = {
@@ -353,6 +399,7 @@ HANDLERS: dict[type[Any], Handler] = {
     ExpireReservations: _expire,
     ChangeContract: _contract,
     IssueStatement: _statement,
+    SetCustomerBudget: _budget,
 }
 
 
@@ -391,9 +438,14 @@ async def execute(
     """Run ``command`` with its handler in one unit of work; ``present`` makes the answer
     (status and body) from the outcome, which an idempotent request keeps."""
     handler = HANDLERS[type(command)]
+    looked_up = command
+
+    async def look_up(uow: UnitOfWork) -> None:
+        nonlocal looked_up
+        looked_up = await _looked_up(uow, command, now)
 
     def decide(state: PartnerAccount | None, recorded: Record | None) -> list[Event]:
-        return handler(command, state, recorded, now)
+        return handler(looked_up, state, recorded, now)
 
     def respond(
         state: PartnerAccount | None, events: list[Event], recorded: Record | None
@@ -414,6 +466,7 @@ async def execute(
             idempotency=idempotency,
             after=save_token if isinstance(command, RegisterPartner) else None,
             record=record_needed(command),
+            before=look_up if isinstance(command, SetCustomerBudget) else None,
         ),
         now,
     )

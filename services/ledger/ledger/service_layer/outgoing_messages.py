@@ -9,7 +9,10 @@ from typing import Any
 
 from ledger.domain import (
     AutoPurchaseSuspended,
+    BalanceRecovered,
+    BalanceThresholdCrossed,
     ChargeRequested,
+    CustomerBudgetAlert,
     Event,
     LowBalanceReached,
     PartnerAccount,
@@ -31,6 +34,9 @@ MESSAGE_EVENTS = (
     AutoPurchaseSuspended,
     PurchaseFailed,
     StatementIssued,
+    BalanceThresholdCrossed,
+    BalanceRecovered,
+    CustomerBudgetAlert,
 )
 
 
@@ -42,6 +48,31 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "partner_id": partner,
                 "balance": event.balance,
                 "threshold": event.threshold,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case BalanceThresholdCrossed() | BalanceRecovered():
+            kind = (
+                "ledger.balance_threshold_crossed"
+                if isinstance(event, BalanceThresholdCrossed)
+                else "ledger.balance_recovered"
+            )
+            return kind, {
+                "partner_id": partner,
+                "threshold": event.threshold,
+                "balance": event.balance,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case CustomerBudgetAlert():
+            return "ledger.customer_budget_alert", {
+                "partner_id": partner,
+                "customer_id": event.customer_id,
+                "customer_name": account.customers.get(event.customer_id, event.customer_id),
+                "percent": event.percent,
+                "used": event.used,
+                "monthly_credits": event.monthly_credits,
+                "month": event.month,
                 "locale": account.locale,
                 "occurred_at": at,
             }

@@ -128,6 +128,14 @@ class Records(Protocol):
         ...
 
 
+class BudgetUsage(Protocol):
+    """What a customer used, from the ledger's usage records (read in the transaction)."""
+
+    async def credits_in_month(self, partner_id: str, customer_id: str, month: str) -> int:
+        """Credits of the customer's mailings sent in ``month`` (``YYYY-MM``, UTC)."""
+        ...
+
+
 class Inbox(Protocol):
     async def claim(self, topic: str, events: Sequence[EventKey]) -> set[EventKey]:
         """The (source, id) keys not seen before; they are recorded as seen."""
@@ -174,6 +182,8 @@ class UnitOfWork(Protocol):
     def records(self) -> Records: ...
     @property
     def debit_quotes(self) -> DebitQuotes: ...
+    @property
+    def budget_usage(self) -> BudgetUsage: ...
     @property
     def inbox(self) -> Inbox: ...
     @property

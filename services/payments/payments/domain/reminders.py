@@ -39,6 +39,66 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Ihr {brand}-Team\n",
         ),
     },
+    "ledger.balance_threshold_crossed": {
+        "en": (
+            "{brand}: your credit balance fell below {threshold} credits",
+            "Hello,\n\n"
+            "the credit balance of account {partner_id} is down to {balance} credits, below "
+            "your alert level of {threshold} credits.\n\n"
+            "Buy credits in time so that your customers' mailings keep going out.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Ihr Guthaben liegt unter {threshold} Credits",
+            "Guten Tag,\n\n"
+            "das Guthaben des Kontos {partner_id} ist auf {balance} Credits gesunken und liegt "
+            "damit unter Ihrer Warnschwelle von {threshold} Credits.\n\n"
+            "Bitte kaufen Sie rechtzeitig Credits nach, damit die Mailings Ihrer Kunden weiter "
+            "versendet werden.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
+    "ledger.balance_recovered": {
+        "en": (
+            "{brand}: your credit balance is above {threshold} credits again",
+            "Hello,\n\n"
+            "the credit balance of account {partner_id} is back at {balance} credits, at or "
+            "above your alert level of {threshold} credits.\n\n"
+            "We will tell you again should it fall below.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Ihr Guthaben liegt wieder über {threshold} Credits",
+            "Guten Tag,\n\n"
+            "das Guthaben des Kontos {partner_id} beträgt wieder {balance} Credits und liegt "
+            "damit nicht mehr unter Ihrer Warnschwelle von {threshold} Credits.\n\n"
+            "Sinkt es erneut darunter, benachrichtigen wir Sie wieder.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
+    "ledger.customer_budget_alert": {
+        "en": (
+            "{brand}: {customer_name} has used {percent} % of its budget",
+            "Hello,\n\n"
+            "your customer {customer_name} ({customer_id}) of account {partner_id} has used "
+            "{used} of its {monthly_credits} credits for {month}: {percent} % of its monthly "
+            "budget.\n\n"
+            "Reservations past the budget are refused; mailings already sent are always "
+            "billed. You can change the budget in your portal.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: {customer_name} hat {percent} % des Budgets verbraucht",
+            "Guten Tag,\n\n"
+            "Ihr Kunde {customer_name} ({customer_id}) des Kontos {partner_id} hat im Monat "
+            "{month} {used} seiner {monthly_credits} Credits verbraucht: {percent} % seines "
+            "Monatsbudgets.\n\n"
+            "Reservierungen über das Budget hinaus werden abgelehnt; bereits versendete "
+            "Mailings werden immer abgerechnet. Das Budget können Sie in Ihrem Portal "
+            "ändern.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
     "ledger.purchase_failed": {
         "en": (
             "{brand}: your credit purchase failed",
@@ -106,7 +166,7 @@ def render(message_type: str, data: dict[str, Any], brand: str) -> Mail | None:
         "advice_en": _ADVICE[bool(data.get("retryable"))]["en"],
         "advice_de": _ADVICE[bool(data.get("retryable"))]["de"],
     }
-    for name in ("balance", "threshold", "failures"):
+    for name in ("balance", "threshold", "failures", "used", "monthly_credits", "percent"):
         if name in data:
             fields[name] = format_decimal(data[name], locale=locale)
     return Mail(locale, subject.format(**fields), body.format(**fields))

@@ -17,6 +17,7 @@ class BillingView:
     auto_purchase_trigger: int | None
     auto_purchase_suspended: bool
     payment_method: dict[str, str] | None
+    reminder_thresholds: list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ _PARTNER = """
     SELECT p.name, p.locale, p.currency, p.credit_price_list_id, p.mailing_price_list_id,
            p.billing_mode, p.reminder_threshold, p.auto_purchase_credits,
            p.auto_purchase_trigger, p.auto_purchase_suspended, p.payment_method,
-           b.balance, b.held, b.debt_credits, b.debt_minor, b.version
+           b.balance, b.held, b.debt_credits, b.debt_minor, b.version, p.reminder_thresholds
     FROM partners p JOIN partner_balances b USING (partner_id)
     WHERE p.partner_id = $1
 """
@@ -59,6 +60,7 @@ async def find_partner(reads: ReadPool, partner_id: str) -> PartnerView | None:
             auto_purchase_trigger=row[8],
             auto_purchase_suspended=row[9],
             payment_method=None if row[10] is None else orjson.loads(row[10]),
+            reminder_thresholds=list(row[16]),
         ),
         balance=BalanceView(partner_id, row[11], row[12], row[13], row[14], row[15]),
     )

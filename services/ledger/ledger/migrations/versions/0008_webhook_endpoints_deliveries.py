@@ -20,7 +20,7 @@ Create Date: 2026-12-03
 from shared.migrations import execute_script
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,71 @@
+"""The e-mails of the balance alert levels and customer budget alerts, in German and English,
+rendered from messages as the ledger publishes them (each valid against its JSON Schema)."""
+
+from typing import Any
+
+import pytest
+
+from payments.domain.reminders import render
+from shared.codec import validate_data
+
+LEVEL = {
+    "partner_id": "p1",
+    "threshold": 5000,
+    "balance": 1234,
+    "occurred_at": "2026-12-01T00:00:00Z",
+}
+BUDGET = {
+    "partner_id": "p1",
+    "customer_id": "c7",
+    "customer_name": "Bäckerei Müller",
+    "percent": 80,
+    "used": 8100,
+    "monthly_credits": 10000,
+    "month": "2026-12",
+    "occurred_at": "2026-12-01T00:00:00Z",
+}
+
+
+@pytest.mark.parametrize(
+    ("message_type", "data", "german", "english"),
+    [
+        (
+            "ledger.balance_threshold_crossed",
+            LEVEL,
+            ("Acme: Ihr Guthaben liegt unter 5.000 Credits", "auf 1.234 Credits gesunken"),
+            ("Acme: your credit balance fell below 5,000 credits", "down to 1,234 credits"),
+        ),
+        (
+            "ledger.balance_recovered",
+            LEVEL,
+            ("Acme: Ihr Guthaben liegt wieder über 5.000 Credits", "wieder 1.234 Credits"),
+            ("Acme: your credit balance is above 5,000 credits again", "back at 1,234 credits"),
+        ),
+        (
+            "ledger.customer_budget_alert",
+            BUDGET,
+            (
+                "Acme: Bäckerei Müller hat 80 % des Budgets verbraucht",
+                "im Monat 2026-12 8.100 seiner 10.000 Credits verbraucht",
+            ),
+            (
+                "Acme: Bäckerei Müller has used 80 % of its budget",
+                "has used 8,100 of its 10,000 credits for 2026-12",
+            ),
+        ),
+    ],
+)
+def test_alerts_are_mailed_in_the_partner_s_language(
+    message_type: str,
+    data: dict[str, Any],
+    german: tuple[str, str],
+    english: tuple[str, str],
+) -> None:
+    for locale, (subject, phrase) in (("de", german), ("en", english)):
+        message = {**data, "locale": locale}
+        validate_data(message_type, message)
+        mail = render(message_type, message, "Acme")
+        assert mail is not None
+        assert (mail.locale, mail.subject) == (locale, subject)
+        assert phrase in mail.body
+        assert "{" not in mail.body
