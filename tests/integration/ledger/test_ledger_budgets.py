@@ -158,7 +158,12 @@ async def test_the_reservation_that_would_pass_the_budget_is_refused(
     partner_id, _ = await new_partner(ledger_api)
     await grant(ledger_api, partner_id, 100_000)
     await set_budget(ledger_api, partner_id, 1_000, [80, 100])
-    assert (await reserve(ledger_api, partner_id, "r-1", 700)).status_code == 201
+    held = await reserve(ledger_api, partner_id, "r-1", 700)
+    assert held.status_code == 201
+    # The hold names whose budget it counts against, when created and when read back.
+    assert held.json()["customer_id"] == "c1"
+    read = await ledger_api.get(f"/v1/partners/{partner_id}/reservations/r-1")
+    assert read.json()["customer_id"] == "c1"
     refused = await reserve(ledger_api, partner_id, "r-2", 301)
     assert refused.status_code == 409
     assert refused.headers["content-type"] == "application/problem+json"

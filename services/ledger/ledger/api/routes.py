@@ -462,6 +462,7 @@ def _reservation(
         # As Python writes it (`+00:00`), as this answer always has.
         expires_at=recorded.expires_at.isoformat(),
         mailing_id=recorded.mailing_id,
+        customer_id=recorded.customer_id,
         balance=balance_of(state),
     )
 
@@ -479,6 +480,7 @@ async def get_reservation(
         expires_at=found.expires_at,
         mailing_id=found.mailing_id,
         status=found.status,
+        customer_id=found.customer_id,
     )
     return _reservation(found.balance, hold, reservation_id)
 

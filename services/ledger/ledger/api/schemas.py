@@ -204,6 +204,8 @@ class Reservation(BaseModel):
     status: ReservationStatus
     expires_at: str = Field(json_schema_extra={"format": "date-time"})
     mailing_id: str | None
+    # Shown only for a hold that counts against a customer's budget (older answers lack it).
+    customer_id: str | None = Field(default=None, exclude_if=lambda customer: customer is None)
     balance: Balance
 
 

@@ -15,11 +15,12 @@ class ReservationView:
     status: ReservationStatus
     expires_at: datetime
     mailing_id: str | None
+    customer_id: str | None
     balance: BalanceView
 
 
 _RESERVATION = """
-    SELECT r.credits, r.status, r.expires_at, r.mailing_id,
+    SELECT r.credits, r.status, r.expires_at, r.mailing_id, r.customer_id,
            b.balance, b.held, b.debt_credits, b.debt_minor, b.version
     FROM reservations r JOIN partner_balances b USING (partner_id)
     WHERE r.partner_id = $1 AND r.reservation_id = $2
@@ -43,7 +44,8 @@ async def find_reservation(
         status=row[1],
         expires_at=row[2],
         mailing_id=row[3],
-        balance=BalanceView(partner_id, row[4], row[5], row[6], row[7], row[8]),
+        customer_id=row[4],
+        balance=BalanceView(partner_id, row[5], row[6], row[7], row[8], row[9]),
     )
 
 
