@@ -8,6 +8,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
@@ -63,6 +64,7 @@ async def settings(
         kafka_bootstrap_servers=KAFKA,
         topic_prefix=topics,
         notifier_group=unique("notifier-test"),
+        notifier_metrics_port=free_port(),
         smtp_port=smtp[1],
         notify_brand="Acme Mail",
         driver_poll_seconds=0.05,
@@ -190,3 +192,17 @@ async def test_refusals_are_retried_or_given_up_never_sent_twice(
     ]
     assert "try again later" in rows[0].last_error
     assert "no such mailbox" in rows[1].last_error
+
+
+async def test_the_notifier_serves_its_metrics_and_health(settings: PaymentsSettings) -> None:
+    base = f"http://127.0.0.1:{settings.notifier_metrics_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        health = await client.get("/healthz")
+        metrics = (await client.get("/metrics")).text
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    labels = f'group="{settings.notifier_group}",topic="ledger.notifications"'
+    for name in ("consumer_dead_letters_total", "consumer_batch_duration_seconds_count"):
+        assert f"{name}{{{labels}}}" in metrics
+    loop = f"{settings.notifier_group}/ledger.notifications"
+    assert f'consumer_seconds_since_last_commit{{loop="{loop}"}}' in metrics
+    assert "payments_notifications_total" in metrics
