@@ -111,3 +111,17 @@ def test_the_scrape_config_targets_the_default_ports() -> None:
         "mailbill-payments-notifier": payments["notifier_metrics_port"],
     }
     assert targets == {job: [f"127.0.0.1:{field.default}"] for job, field in ports.items()}
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    headings = {
+        line.removeprefix("### ").strip().lower()
+        for line in (MONITORING.parents[1] / "docs" / "operations.md").read_text().splitlines()
+        if line.startswith("### ")
+    }
+    for path in sorted(MONITORING.glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                runbook = rule["annotations"]["runbook"]
+                assert runbook.startswith("docs/operations.md#"), rule["alert"]
+                assert runbook.split("#", 1)[1] in headings, rule["alert"]
