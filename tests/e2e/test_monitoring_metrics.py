@@ -24,7 +24,7 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.messages import mailing_sent
-from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.e2e.conftest import ServiceProcess, create_price_lists, wait_healthy
 from tests.e2e.monitoring_queries import (
     MONITORING,
     PENDING_ON_WEBHOOK_WORKER,
@@ -108,13 +108,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
     try:
         wait_healthy(url("pricing"), start("pricing", "pricing", "serve"))
-        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            created = httpx.post(
-                f"{url('pricing')}/v1/price-lists",
-                json=price_list,
-                headers={"Authorization": f"Bearer {PRICING_ADMIN}"},
-            )
-            assert created.status_code == 201, created.text
+        create_price_lists(url("pricing"), PRICING_ADMIN, MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
         processes = {
             "ledger": start("ledger-api", "ledger", "serve"),
             "consumer": start("consumer", "ledger", "consume"),

@@ -8,7 +8,6 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiosmtpd.controller import Controller
@@ -20,7 +19,7 @@ from payments.entrypoints import run_notifier
 from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
 from tests.integration.conftest import KAFKA, free_port
-from tests.integration.payments.conftest import publish, unique
+from tests.integration.payments.conftest import healthy_metrics, publish, unique
 
 
 class Mailbox:
@@ -195,11 +194,7 @@ async def test_refusals_are_retried_or_given_up_never_sent_twice(
 
 
 async def test_the_notifier_serves_its_metrics_and_health(settings: PaymentsSettings) -> None:
-    base = f"http://127.0.0.1:{settings.notifier_metrics_port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-        health = await client.get("/healthz")
-        metrics = (await client.get("/metrics")).text
-    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    metrics = await healthy_metrics(settings.notifier_metrics_port)
     labels = f'group="{settings.notifier_group}",topic="ledger.notifications"'
     for name in ("consumer_dead_letters_total", "consumer_batch_duration_seconds_count"):
         assert f"{name}{{{labels}}}" in metrics
