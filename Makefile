@@ -56,8 +56,15 @@ format: venv ## Fix what ruff can fix
 unit: venv ## Unit tests only (no I/O)
 	$(PY) -m pytest tests/unit -q
 
+.PHONY: monitoring-check
+monitoring-check: ## promtool: the scrape config and alert rules parse, and the rules' unit tests fire
+	@promtool=$$(bash $(STACK) promtool) && \
+	  "$$promtool" check config deploy/monitoring/prometheus.yml && \
+	  "$$promtool" check rules deploy/monitoring/*.rules.yml && \
+	  "$$promtool" test rules deploy/monitoring/tests/*.test.yml
+
 .PHONY: test
-test: venv up migrate lint ## Everything CI runs: stack, migrations, lint, types, import rules, all tests
+test: venv up migrate lint monitoring-check ## Everything CI runs: stack, migrations, lint, types, import rules, alert rules, all tests
 	$(PY) -m pytest tests
 
 .PHONY: serve-pricing

@@ -6,6 +6,8 @@
 #   deploy/local/stack.sh down      stop what this script started (pid files in the state dir)
 #   deploy/local/stack.sh status    exit 0 when both run, 1 otherwise
 #   deploy/local/stack.sh logs-dir  print the directory holding postgres.log and kafka.log
+#   deploy/local/stack.sh promtool  print the path of a promtool (unpacked from Debian's
+#                                   prometheus package into the state dir when none is on PATH)
 #   deploy/local/stack.sh kill-kafka               SIGKILL the broker, as a crash would (fault tests)
 #   deploy/local/stack.sh stop-postgres-immediate  pg_ctl stop -m immediate: no checkpoint, crash
 #                                                  recovery on the next start (fault tests)
@@ -533,6 +535,44 @@ kafka_down() {
 }
 
 # ------------------------------------------------------------------------------------------
+# promtool (checks and unit-tests deploy/monitoring's alert rules)
+# ------------------------------------------------------------------------------------------
+# Debian's prometheus package ships promtool beside the server. Only promtool is wanted, not a
+# server whose package scripts would start it, so the package is downloaded and this one file
+# unpacked into the state dir, as the Kafka jars are kept there; a promtool on PATH wins.
+# Messages go to stderr: stdout is the path.
+promtool_path() {
+  local found
+  if found=$(command -v promtool 2>/dev/null); then
+    printf '%s\n' "$found"
+    return 0
+  fi
+  local dir=$STATE/tools/prometheus
+  local bin=$dir/promtool
+  if [[ ! -x $bin ]]; then
+    say "unpacking promtool from Debian's prometheus package into $dir" >&2
+    mkdir -p -- "$dir"
+    local tmp
+    tmp=$(mktemp -d "$dir/download.XXXXXX")
+    # A fresh machine may have no package lists yet: update them once (root only) and retry.
+    if ! (cd "$tmp" && apt-get download -q prometheus) >"$tmp/apt.log" 2>&1; then
+      (( EUID == 0 )) || { show_tail "$tmp/apt.log"; rm -rf -- "$tmp"; die "apt-get download prometheus failed; install promtool (apt-get install prometheus) or run as root"; }
+      apt-get update -q >/dev/null 2>&1 || true
+      (cd "$tmp" && apt-get download -q prometheus) >"$tmp/apt.log" 2>&1 ||
+        { show_tail "$tmp/apt.log"; rm -rf -- "$tmp"; die "apt-get download prometheus failed"; }
+    fi
+    local deb
+    deb=$(compgen -G "$tmp/prometheus_*.deb" | head -n1)
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" ./usr/bin/promtool ||
+      { rm -rf -- "$tmp"; die "no usr/bin/promtool in $deb"; }
+    # Renamed into place last, so an interrupted unpack never looks like a promtool.
+    mv -- "$tmp/usr/bin/promtool" "$bin"
+    rm -rf -- "$tmp"
+  fi
+  printf '%s\n' "$bin"
+}
+
+# ------------------------------------------------------------------------------------------
 # Subcommands
 # ------------------------------------------------------------------------------------------
 # One stack operation at a time per state dir (e.g. two `make up` in parallel). The lock is
@@ -663,6 +703,7 @@ main() {
     kill-kafka) cmd_kill_kafka ;;
     stop-postgres-immediate) cmd_stop_postgres_immediate ;;
     logs-dir) resolve_state_dir; mkdir -p -- "$LOG_DIR"; printf '%s\n' "$LOG_DIR" ;;
+    promtool) resolve_state_dir; promtool_path ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

@@ -26,7 +26,7 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.messages import mailing_sent
-from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.e2e.conftest import ServiceProcess, create_price_lists, wait_healthy
 from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_LIST, free_port
 from tests.integration.databases import fresh_migrated_database
 
@@ -89,14 +89,9 @@ def system(tmp_path: Path) -> Iterator[System]:
     running = System(env, tmp_path, f"http://127.0.0.1:{ledger_port}", prefix)
     try:
         pricing = running.start("pricing", "pricing", "serve")
-        wait_healthy(f"http://127.0.0.1:{pricing_port}", pricing)
-        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            created = httpx.post(
-                f"http://127.0.0.1:{pricing_port}/v1/price-lists",
-                json=price_list,
-                headers={"Authorization": f"Bearer {PRICING_ADMIN}"},
-            )
-            assert created.status_code == 201, created.text
+        pricing_url = f"http://127.0.0.1:{pricing_port}"
+        wait_healthy(pricing_url, pricing)
+        create_price_lists(pricing_url, PRICING_ADMIN, MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
         ledger = running.start("ledger-api", "ledger", "serve")
         wait_healthy(running.ledger_url, ledger)
         yield running

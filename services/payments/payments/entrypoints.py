@@ -8,7 +8,7 @@ from shared.messaging.consumer import run_consumer
 from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
-from shared.topics import PAYMENT_REQUESTS
+from shared.topics import NOTIFICATIONS, PAYMENT_REQUESTS
 
 
 async def run_worker(container: PaymentsContainer, stop: asyncio.Event) -> None:
@@ -53,10 +53,14 @@ async def run_worker(container: PaymentsContainer, stop: asyncio.Event) -> None:
 
 
 async def run_notifier(container: PaymentsContainer, stop: asyncio.Event) -> None:
-    """Consume the ledger's notifications and send the reminder e-mails."""
+    """Consume the ledger's notifications and send the reminder e-mails; serve `/metrics` and
+    `/healthz` on PAYMENTS_NOTIFIER_METRICS_PORT."""
     settings = container.settings
     wake = asyncio.Event()
+    watch = BatchWatch(f"{settings.notifier_group}/{NOTIFICATIONS.name}")
+    health = WorkerHealth([watch], settings.worker_stuck_seconds)
     await asyncio.gather(
+        serve_worker_status(health, settings.host, settings.notifier_metrics_port, stop),
         run_consumer(
             container.engine,
             container.notification_consumer().subscription(settings.notifier_group),
@@ -66,6 +70,7 @@ async def run_notifier(container: PaymentsContainer, stop: asyncio.Event) -> Non
             after_batch=wake.set,
             batch_size=settings.consumer_batch_size,
             session_timeout_ms=settings.consumer_session_timeout_ms,
+            watch=watch,
         ),
         container.reminder_sender().run(stop, wake, settings.driver_poll_seconds),
     )

@@ -54,8 +54,10 @@ class PaymentsSettings(BaseSettings):
     driver_concurrency: int = 4
     relay_batch_size: int = 200
     relay_poll_seconds: float = 0.2
-    # /metrics and /healthz of `payments work` (on PAYMENTS_HOST); 0 serves nothing.
+    # /metrics and /healthz of `payments work` and of `payments notify` (on PAYMENTS_HOST);
+    # 0 serves nothing.
     worker_metrics_port: int = 9104
+    notifier_metrics_port: int = 9105
     # /healthz answers 503 once a consumer or relay batch has been running or retried this long.
     worker_stuck_seconds: float = 120.0
 

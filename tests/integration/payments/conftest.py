@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import stripe
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -170,3 +171,11 @@ async def outbox_results(engine: AsyncEngine, request_id: str) -> list[dict[str,
         rows = await connection.execute(text("SELECT message FROM outbox ORDER BY id"))
         events = [decode(row.message) for row in rows]
     return [e.data for e in events if e.data["request_id"] == request_id]
+
+
+async def healthy_metrics(port: int) -> str:
+    """The `/metrics` page of a worker's status port, once its `/healthz` answered ok."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        health = await client.get("/healthz")
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        return (await client.get("/metrics")).text

@@ -19,7 +19,7 @@ from payments.entrypoints import run_notifier
 from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
 from tests.integration.conftest import KAFKA, free_port
-from tests.integration.payments.conftest import publish, unique
+from tests.integration.payments.conftest import healthy_metrics, publish, unique
 
 
 class Mailbox:
@@ -63,6 +63,7 @@ async def settings(
         kafka_bootstrap_servers=KAFKA,
         topic_prefix=topics,
         notifier_group=unique("notifier-test"),
+        notifier_metrics_port=free_port(),
         smtp_port=smtp[1],
         notify_brand="Acme Mail",
         driver_poll_seconds=0.05,
@@ -190,3 +191,13 @@ async def test_refusals_are_retried_or_given_up_never_sent_twice(
     ]
     assert "try again later" in rows[0].last_error
     assert "no such mailbox" in rows[1].last_error
+
+
+async def test_the_notifier_serves_its_metrics_and_health(settings: PaymentsSettings) -> None:
+    metrics = await healthy_metrics(settings.notifier_metrics_port)
+    labels = f'group="{settings.notifier_group}",topic="ledger.notifications"'
+    for name in ("consumer_dead_letters_total", "consumer_batch_duration_seconds_count"):
+        assert f"{name}{{{labels}}}" in metrics
+    loop = f"{settings.notifier_group}/ledger.notifications"
+    assert f'consumer_seconds_since_last_commit{{loop="{loop}"}}' in metrics
+    assert "payments_notifications_total" in metrics

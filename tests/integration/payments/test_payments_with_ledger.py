@@ -66,6 +66,7 @@ async def payment_services(
         relay_poll_seconds=0.05,
         retry_base_seconds=0.2,
         worker_metrics_port=0,
+        notifier_metrics_port=0,
     )
     worker, notifier = bootstrap(settings), bootstrap(settings)
     stop = asyncio.Event()

@@ -5,7 +5,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
@@ -22,6 +21,7 @@ from shared.codec import encode
 from tests.integration.conftest import KAFKA, free_port
 from tests.integration.payments.conftest import (
     attempt_row,
+    healthy_metrics,
     publish,
     purchase_requested,
     read_results,
@@ -229,11 +229,7 @@ async def test_an_unreadable_request_is_kept_as_a_dead_letter(
 
 
 async def test_the_worker_serves_its_metrics_and_health(worker: Worker) -> None:
-    base = f"http://127.0.0.1:{worker.settings.worker_metrics_port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-        health = await client.get("/healthz")
-        metrics = (await client.get("/metrics")).text
-    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    metrics = await healthy_metrics(worker.settings.worker_metrics_port)
     labels = f'group="{worker.settings.consumer_group}",topic="ledger.payment-requests"'
     for name in (
         "consumer_batch_retries_total",

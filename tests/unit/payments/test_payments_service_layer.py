@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from devtools.fake_gateway import FakeGateway
 from payments.domain.outcomes import Outcome
@@ -181,6 +182,23 @@ async def test_a_bank_file_read_twice_changes_nothing_the_second_time() -> None:
     assert first == [("pu1", "succeeded"), ("pu2", "failed")]
     assert again == []
     assert results(store) == [("pu1", "succeeded", None), ("pu2", "failed", "MD01")]
+
+
+def outcomes_counted(status: str) -> float:
+    return REGISTRY.get_sample_value("payments_outcomes_total", {"status": status}) or 0.0
+
+
+async def test_status_changes_are_counted_for_monitoring_repeats_are_not() -> None:
+    store = FakeStore(NOW)
+    await record(store, purchase("pu1"), purchase("pu2"))
+    store.tables.collections = {"E2E1": "pu1", "E2E2": "pu2"}
+    entries = [BankEntry("booked", "E2E1", None), BankEntry("rejected", "E2E2", "MD01", "mandate")]
+    before = {status: outcomes_counted(status) for status in ("succeeded", "failed")}
+
+    await apply_bank_entries(store.unit_of_work, entries, NOW)
+    await apply_bank_entries(store.unit_of_work, entries, NOW)
+
+    assert {s: outcomes_counted(s) - before[s] for s in before} == {"succeeded": 1, "failed": 1}
 
 
 def notification(event_type: str, partner_id: str, **data: Any) -> IncomingRecord:

@@ -8,10 +8,17 @@ result it publishes, in the caller's transaction.
 
 from datetime import datetime
 
+from prometheus_client import Counter
+
 from payments.domain.outcomes import AttemptStatus, Outcome, transition
 from payments.service_layer.messages import payment_result
 from payments.service_layer.ports import UnitOfWork
 from shared.messaging.outbox import outgoing
+
+# Every status change, whoever brought the answer (the worker's call, a webhook, a bank file):
+# the gateway's own answers alone miss SEPA returns, disputes and refunds. Counted before the
+# caller commits, so a rolled-back change counts too; payments are few, an overcount is rare.
+CHANGES = Counter("payments_outcomes_total", "Attempt status changes recorded", ["status"])
 
 
 async def record_outcome(
@@ -28,4 +35,5 @@ async def record_outcome(
     await uow.attempts.save_outcome(request_id, status, outcome)
     result = payment_result(attempt, status, outcome, now)
     await uow.outbox.write([outgoing(result, attempt.request.partner_id)])
+    CHANGES.labels(status).inc()
     return status
