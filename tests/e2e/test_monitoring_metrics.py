@@ -1,8 +1,8 @@
 """Every metric the alert rules and the Grafana dashboard query is exported by a running process.
 
-The processes of `make run` are started (pricing, the ledger's API, consumer and relay, the
-payments API, worker and notifier), one mailing and one unreadable message are sent through, and
-each process's `/metrics` is scraped as Prometheus would scrape the jobs of
+The processes of `make run` are started (pricing, the ledger's API, consumer, relay and webhook
+worker, the payments API, worker and notifier), one mailing and one unreadable message are sent
+through, and each process's `/metrics` is scraped as Prometheus would scrape the jobs of
 deploy/monitoring/prometheus.yml.
 """
 
@@ -27,7 +27,6 @@ from shared.messages import mailing_sent
 from tests.e2e.conftest import ServiceProcess, create_price_lists, wait_healthy
 from tests.e2e.monitoring_queries import (
     MONITORING,
-    PENDING_ON_WEBHOOK_WORKER,
     PROMETHEUS_OWN,
     exported_names,
     queried_names,
@@ -71,7 +70,10 @@ def running(tmp_path: Path) -> Iterator[Running]:
     asyncio.run(ensure_topics(KAFKA, prefix=prefix))
     port = {
         job: free_port()
-        for job in ("pricing", "ledger", "consumer", "relay", "payments", "worker", "notifier")
+        for job in (
+            *("pricing", "ledger", "consumer", "relay", "webhooks"),
+            *("payments", "worker", "notifier"),
+        )
     }
     env = {
         "PRICING_DATABASE_URL": pricing_db,
@@ -81,6 +83,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
         "LEDGER_PORT": str(port["ledger"]),
         "LEDGER_CONSUMER_METRICS_PORT": str(port["consumer"]),
         "LEDGER_RELAY_METRICS_PORT": str(port["relay"]),
+        "LEDGER_WEBHOOK_METRICS_PORT": str(port["webhooks"]),
         "LEDGER_PRICING_URL": f"http://127.0.0.1:{port['pricing']}",
         "LEDGER_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "LEDGER_TOPIC_PREFIX": prefix,
@@ -113,6 +116,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
             "ledger": start("ledger-api", "ledger", "serve"),
             "consumer": start("consumer", "ledger", "consume"),
             "relay": start("relay", "ledger", "relay"),
+            "webhooks": start("webhooks", "ledger", "webhooks"),
             "payments": start("payments-api", "payments", "serve"),
             "worker": start("payment-worker", "payments", "work"),
             "notifier": start("notifier", "payments", "notify"),
@@ -126,6 +130,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
                 "mailbill-ledger-api": url("ledger"),
                 "mailbill-ledger-consumer": url("consumer"),
                 "mailbill-ledger-relay": url("relay"),
+                "mailbill-ledger-webhooks": url("webhooks"),
                 "mailbill-payments-api": url("payments"),
                 "mailbill-payments-worker": url("worker"),
                 "mailbill-payments-notifier": url("notifier"),
@@ -221,12 +226,8 @@ def test_every_metric_the_rules_and_the_dashboard_query_is_exported(running: Run
         sampled |= with_samples
 
     queried = queried_names()
-    checked = set(queried) - PROMETHEUS_OWN - PENDING_ON_WEBHOOK_WORKER
+    checked = set(queried) - PROMETHEUS_OWN
     missing = {name: sorted(queried[name]) for name in checked - declared}
     assert not missing, f"queried but exported by no process: {missing}"
     unsampled = checked - sampled - SAMPLED_ONLY_WITH_PAYMENTS
     assert not unsampled, f"declared but without a sample after a mailing: {sorted(unsampled)}"
-    # The pending list must not outlive its reason: once the webhook worker exports a name,
-    # it is checked like the others.
-    now_exported = PENDING_ON_WEBHOOK_WORKER & declared
-    assert not now_exported, f"remove {sorted(now_exported)} from PENDING_ON_WEBHOOK_WORKER"

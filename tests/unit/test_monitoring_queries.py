@@ -12,7 +12,7 @@ from pricing.settings import PricingSettings
 from tests.e2e.monitoring_queries import (
     DASHBOARD,
     MONITORING,
-    PENDING_ON_WEBHOOK_WORKER,
+    WEBHOOK_WORKER_METRICS,
     exported_names,
     metric_names,
     queried_names,
@@ -65,7 +65,7 @@ def test_every_alert_and_panel_queries_something() -> None:
     sources = {source for where in queried.values() for source in where}
     assert len(rule_queries()) >= 15
     assert sources >= set(rule_queries())
-    assert set(queried) >= PENDING_ON_WEBHOOK_WORKER
+    assert set(queried) >= WEBHOOK_WORKER_METRICS
 
 
 def test_the_dashboard_is_a_grafana_dashboard() -> None:
@@ -106,11 +106,15 @@ def test_the_scrape_config_targets_the_default_ports() -> None:
         "mailbill-ledger-api": ledger["port"],
         "mailbill-ledger-consumer": ledger["consumer_metrics_port"],
         "mailbill-ledger-relay": ledger["relay_metrics_port"],
+        "mailbill-ledger-webhooks": ledger["webhook_metrics_port"],
         "mailbill-payments-api": payments["port"],
         "mailbill-payments-worker": payments["worker_metrics_port"],
         "mailbill-payments-notifier": payments["notifier_metrics_port"],
     }
     assert targets == {job: [f"127.0.0.1:{field.default}"] for job, field in ports.items()}
+    # `make run` starts every process on one host: no two may default to the same port.
+    defaults = [field.default for field in ports.values()]
+    assert len(set(defaults)) == len(defaults), defaults
 
 
 def test_every_alert_has_a_runbook_section() -> None:

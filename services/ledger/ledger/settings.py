@@ -56,7 +56,7 @@ class LedgerSettings(BaseSettings):
     # After a rotation, the old secret signs too for this long.
     webhook_rotation_grace_seconds: int = Field(default=86_400, ge=0)
     webhook_max_endpoints_per_partner: int = Field(default=10, ge=1)
-    webhook_metrics_port: int = 9104
+    webhook_metrics_port: int = 9106
 
     # Checked by the production rule (shared.secrets); deployments keep them in a Secret.
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("ops_token", "stripe_api_key")
