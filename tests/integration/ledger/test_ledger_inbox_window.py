@@ -227,7 +227,9 @@ async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_
 
         # Within the window: the same event again at a new offset (the platform sent it
         # twice) is a duplicate by its id.
-        again = await apply_batch_until_done(engine, subscription, [record(3, events[0], partner_id)])
+        again = await apply_batch_until_done(
+            engine, subscription, [record(3, events[0], partner_id)]
+        )
         assert again is not None and (again.applied, again.duplicates) == (0, 1)
         assert not again.dead_letters
 
@@ -248,10 +250,12 @@ async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_
 
         # Sent again by the platform at a new offset after the window: not recognised by id
         # any more, but the mailing is debited once whatever its event id; it is set aside.
-        late = await apply_batch_until_done(engine, subscription, [record(4, events[1], partner_id)])
+        late = await apply_batch_until_done(
+            engine, subscription, [record(4, events[1], partner_id)]
+        )
         assert late is not None and late.applied == 0
         assert [d.reason for d in late.dead_letters] == [
-            f"mailing {events[1]['data']['mailing_id']!r} was debited already"  # type: ignore[index]
+            f"mailing {events[1]['data']['mailing_id']!r} was debited already"
         ]
     finally:
         await container.close()
