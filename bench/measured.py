@@ -87,6 +87,11 @@ def _needs(
     return wrap
 
 
+def plain(label: str, name: str, unit: str) -> Row:
+    """A figure shown as it is, without a target."""
+    return Row(label, _needs(name)(lambda v: [f"{rate(v)} {unit}", ""]))
+
+
 # --- pricing ------------------------------------------------------------------------------
 
 
@@ -134,21 +139,17 @@ PRICING = [
 
 INGEST_TARGET = 15_000
 INGEST = [
-    Row(
-        "raw aiokafka consumer, no processing",
-        _needs("raw_consume_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
-    ),
-    Row(
-        "raw asyncpg COPY of the event rows",
-        _needs("raw_copy_rows_per_s")(lambda v: [f"{rate(v)} rows/s", ""]),
-    ),
-    Row(
+    plain("raw aiokafka consumer, no processing", "raw_consume_per_s", "events/s"),
+    plain("raw asyncpg COPY of the event rows", "raw_copy_rows_per_s", "rows/s"),
+    plain(
         "raw COPY of all the rows the ledger writes per event, 1,000 events per transaction",
-        _needs("ledger_rows_copy_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
+        "ledger_rows_copy_per_s",
+        "events/s",
     ),
-    Row(
+    plain(
         "`eventsourcing` PostgreSQL recorder, 100 debits per transaction",
-        _needs("eventsourcing_recorder_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
+        "eventsourcing_recorder_per_s",
+        "events/s",
     ),
     Row(
         "the ledger, one consumer process",
@@ -177,18 +178,9 @@ INGEST = [
             lambda p50, p99, top: [f"{p50:,.0f} / {p99:,.0f} / {top:,.0f} ms", ""]
         ),
     ),
-    Row(
-        "two consumer processes, one group",
-        _needs("two_consumers_events_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
-    ),
-    Row(
-        "one consumer, 6 partitions",
-        _needs("partitions_6_events_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
-    ),
-    Row(
-        "one consumer, 12 partitions",
-        _needs("partitions_12_events_per_s")(lambda v: [f"{rate(v)} events/s", ""]),
-    ),
+    plain("two consumer processes, one group", "two_consumers_events_per_s", "events/s"),
+    plain("one consumer, 6 partitions", "partitions_6_events_per_s", "events/s"),
+    plain("one consumer, 12 partitions", "partitions_12_events_per_s", "events/s"),
 ]
 
 # --- history --------------------------------------------------------------------------------
