@@ -99,6 +99,10 @@ bench-history: up ## Ledger history benchmark: one partner at 1,000/50,000/200,0
 bench-replay: migrate ## Replay and audit-verify benchmark: events/s of `ops replay` and `ops audit verify`
 	$(PY) bench/replay.py
 
+.PHONY: measured
+measured: venv ## Write README's "Measured" tables from the latest bench/results/*.json
+	$(PY) bench/measured.py
+
 SEED ?= 1
 .PHONY: soak
 soak: migrate ## Fault soak: seeded traffic while processes, Kafka and PostgreSQL crash (SEED=n)

@@ -11,7 +11,10 @@ The server runs in a subprocess (this file with ``serve``), so client and server
 a CPU. The HTTP load comes from a few keep-alive connections speaking raw HTTP/1.1: an httpx
 client spends more CPU per request than the server does, so it would measure itself. The
 batch over HTTP uses httpx (10,000 items per request amortise the client). The bench creates
-its own database, ``pricing_bench``, on the local PostgreSQL (``make up``).
+its own database, ``pricing_bench_<pid>``, on the local PostgreSQL (``make up``).
+
+The figures (with request latencies p50/p99/max) go to ``bench/results/pricing-<date>.json``
+and the charts to ``.png`` beside it (``bench/report.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -42,6 +46,7 @@ import httpx
 import orjson
 import uvicorn
 
+from bench.report import BarChart, latency_chart, throughput_chart, write_results
 from pricing.api.app import create_app
 from pricing.bootstrap import PricingContainer, bootstrap
 from pricing.domain import PriceModel, evaluate, parse_price_model
@@ -128,7 +133,9 @@ def bench_engine() -> list[tuple[str, float, str, bool | None]]:
 
 def serve(port: int, database_url: str) -> None:
     """The pricing app plus the trivial ``GET /bench/ping``, on uvicorn as in production."""
-    app = create_app(PricingSettings(database_url=database_url))
+    # A 10,000-item batch is about 1.1 MB, over the default body limit of 1 MiB (the ledger
+    # sends at most LEDGER_CONSUMER_BATCH_SIZE = 1,000 items per request).
+    app = create_app(PricingSettings(database_url=database_url, max_body_bytes=8 * 1024 * 1024))
 
     @app.get("/bench/ping")
     async def ping() -> dict[str, str]:
@@ -173,11 +180,15 @@ def _request(method: str, path: str, body: bytes = b"") -> bytes:
     return head.encode() + b"\r\n" + body
 
 
-async def _worker(port: int, requests: Sequence[bytes], first: int, count: int) -> None:
-    """Send ``count`` requests one after the other on one connection, cycling ``requests``."""
+async def _worker(
+    port: int, requests: Sequence[bytes], first: int, count: int, latencies: list[float]
+) -> None:
+    """Send ``count`` requests one after the other on one connection, cycling ``requests``;
+    each one's time from sending to its whole answer goes to ``latencies`` (seconds)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for number in range(first, first + count):
+            sent = time.perf_counter()
             writer.write(requests[number % len(requests)])
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
@@ -187,18 +198,37 @@ async def _worker(port: int, requests: Sequence[bytes], first: int, count: int) 
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
+            latencies.append(time.perf_counter() - sent)
     finally:
         writer.close()
         await writer.wait_closed()
 
 
 async def _requests_per_second(
-    port: int, requests: Sequence[bytes], total: int, connections: int = 4
+    port: int,
+    requests: Sequence[bytes],
+    total: int,
+    connections: int = 4,
+    latencies: list[float] | None = None,
 ) -> float:
     each = total // connections
+    kept = [] if latencies is None else latencies
     start = time.perf_counter()
-    await asyncio.gather(*(_worker(port, requests, n * each, each) for n in range(connections)))
+    await asyncio.gather(
+        *(_worker(port, requests, n * each, each, kept) for n in range(connections))
+    )
     return each * connections / (time.perf_counter() - start)
+
+
+def percentiles_ms(latencies: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of latencies in seconds, in milliseconds."""
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "p50": round(cuts[49] * 1000, 3),
+        "p99": round(cuts[98] * 1000, 3),
+        "max": round(max(latencies) * 1000, 3),
+        "n": len(latencies),
+    }
 
 
 def _evaluate_requests(distinct_models: int, count: int) -> list[bytes]:
@@ -222,7 +252,17 @@ def _evaluate_requests(distinct_models: int, count: int) -> list[bytes]:
     return requests
 
 
-async def bench_http_evaluate(port: int) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class HttpFigures:
+    """Median requests/s of each kind, and each request's latency (seconds) over all rounds."""
+
+    ping: float
+    evaluate: float
+    new_model: float
+    latencies: dict[str, list[float]]
+
+
+async def bench_http_evaluate(port: int) -> HttpFigures:
     """Median requests/s of ping, of evaluate (one model, quantities vary) and of evaluate
     with a model never seen before in each request, in interleaved rounds."""
     ping = [_request("GET", "/bench/ping")]
@@ -231,11 +271,20 @@ async def bench_http_evaluate(port: int) -> tuple[float, float, float]:
     for requests in (ping, same_model):  # warm up both paths
         await _requests_per_second(port, requests, 400)
     pings, evaluations, cold = [], [], []
+    latencies: dict[str, list[float]] = {"ping": [], "evaluate": [], "new_model": []}
     for round_ in range(5):
-        pings.append(await _requests_per_second(port, ping, 2000))
-        evaluations.append(await _requests_per_second(port, same_model, 2000))
-        cold.append(await _requests_per_second(port, new_models[round_ * 2000 :], 2000))
-    return statistics.median(pings), statistics.median(evaluations), statistics.median(cold)
+        pings.append(await _requests_per_second(port, ping, 2000, latencies=latencies["ping"]))
+        evaluations.append(
+            await _requests_per_second(port, same_model, 2000, latencies=latencies["evaluate"])
+        )
+        cold.append(
+            await _requests_per_second(
+                port, new_models[round_ * 2000 :], 2000, latencies=latencies["new_model"]
+            )
+        )
+    return HttpFigures(
+        statistics.median(pings), statistics.median(evaluations), statistics.median(cold), latencies
+    )
 
 
 # --- 3. batch quotes ------------------------------------------------------------------------
@@ -374,38 +423,65 @@ def _line(label: str, value: str, target: str, passed: bool | None) -> None:
 
 async def main() -> None:
     started = time.perf_counter()
+    figures: dict[str, Any] = {}
     print("pricing benchmark")
     print("1. engine, in-process, 10 tiers, q = 5432.5 (evaluations/s)")
     for name, rate, target, passed in bench_engine():
         _line(name, f"{rate:,.0f}", target, passed)
+        figures[f"engine_{name}_per_s"] = round(rate)
 
     url = await fresh_migrated_database(DATABASE, MIGRATIONS_DIR)
     try:
-        await _run_on(url)
+        await _run_on(url, figures)
     finally:
         admin = await asyncpg.connect(database_url("postgres", "postgresql"))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         finally:
             await admin.close()
-    print(f"done in {time.perf_counter() - started:.0f} s")
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    figures["targets"] = {
+        "engine_graduated_per_s": TARGET_GRADUATED,
+        "evaluate_vs_ping": TARGET_EVALUATE_RATIO,
+        "batch_in_process_items_per_s": TARGET_BATCH,
+    }
+    paths = write_results("pricing", figures, charts(figures))
+    print(f"  results: {paths.json}")
+    print(f"  chart:   {paths.png}")
+    print(f"done in {figures['seconds']:.0f} s")
 
 
-async def _run_on(database_url: str) -> None:
+async def _run_on(database_url: str, figures: dict[str, Any]) -> None:
     container = bootstrap(PricingSettings(database_url=database_url))
     await _seed(container)
     process, base = await _start_server(database_url)
     try:
         port = int(base.rsplit(":", 1)[1])
         print("2. HTTP through uvicorn, 4 keep-alive connections (requests/s, median of 5)")
-        ping, evaluations, cold = await bench_http_evaluate(port)
-        ratio, cold_ratio = evaluations / ping, cold / ping
+        http = await bench_http_evaluate(port)
+        ratio, cold_ratio = http.evaluate / http.ping, http.new_model / http.ping
         target = f">= {TARGET_EVALUATE_RATIO:.0%}"
-        _line("GET /bench/ping (trivial FastAPI endpoint)", f"{ping:,.0f}", "-", None)
-        _line("POST /v1/evaluate (graduated, 10 tiers)", f"{evaluations:,.0f}", "-", None)
+        _line("GET /bench/ping (trivial FastAPI endpoint)", f"{http.ping:,.0f}", "-", None)
+        _line("POST /v1/evaluate (graduated, 10 tiers)", f"{http.evaluate:,.0f}", "-", None)
         _line("evaluate / ping", f"{ratio:.0%}", target, ratio >= TARGET_EVALUATE_RATIO)
-        _line("POST /v1/evaluate, a new model each time", f"{cold:,.0f}", "-", None)
+        _line("POST /v1/evaluate, a new model each time", f"{http.new_model:,.0f}", "-", None)
         _line("new-model evaluate / ping", f"{cold_ratio:.0%}", "-", None)
+        latency = {name: percentiles_ms(values) for name, values in http.latencies.items()}
+        for name, cut in latency.items():
+            _line(
+                f"{name} latency p50 / p99 / max (ms)",
+                f"{cut['p50']:.2f} / {cut['p99']:.2f} / {cut['max']:.1f}",
+                "-",
+                None,
+            )
+        figures.update(
+            http_ping_per_s=round(http.ping),
+            http_evaluate_per_s=round(http.evaluate),
+            http_evaluate_new_model_per_s=round(http.new_model),
+            evaluate_vs_ping=round(ratio, 3),
+            new_model_vs_ping=round(cold_ratio, 3),
+            http_latency_ms=latency,
+        )
 
         print(f"3. batch quotes, {BATCH_ITEMS:,} items per batch (items/s)")
         body = {"items": batch_items()}
@@ -415,10 +491,55 @@ async def _run_on(database_url: str) -> None:
         _line("quote_batch, in-process", f"{in_process:,.0f}", f">= {TARGET_BATCH:,}", passed)
         over_http = await bench_batch_http(base, body)
         _line("POST /v1/quotes/batch over HTTP", f"{over_http:,.0f}", "-", None)
+        figures.update(
+            batch_in_process_items_per_s=round(in_process),
+            batch_http_items_per_s=round(over_http),
+        )
     finally:
         process.terminate()
         process.wait(10)
         await container.close()
+
+
+def charts(figures: dict[str, Any]) -> list[BarChart]:
+    """Evaluations/s of each model; requests/s beside the trivial endpoint (the raw limit of
+    the same server); batch items/s; request latencies."""
+    models = {name: figures.get(f"engine_{name}_per_s") for name in PRICES}
+    ping = figures.get("http_ping_per_s")
+    result = [
+        throughput_chart(
+            "Engine, in-process, 10 tiers",
+            "evaluations/s",
+            models,
+            targets={f"graduated target {TARGET_GRADUATED:,}": TARGET_GRADUATED},
+        ),
+        throughput_chart(
+            "HTTP, 4 keep-alive connections, beside a trivial endpoint on the same server",
+            "requests/s",
+            {
+                "POST /v1/evaluate": figures.get("http_evaluate_per_s"),
+                "evaluate, new model": figures.get("http_evaluate_new_model_per_s"),
+            },
+            limits={"GET /bench/ping": ping},
+            targets={f"{TARGET_EVALUATE_RATIO:.0%} of ping": TARGET_EVALUATE_RATIO * ping}
+            if ping
+            else None,
+        ),
+        throughput_chart(
+            f"Batch quotes, {BATCH_ITEMS:,} items per batch",
+            "items/s",
+            {
+                "in-process": figures.get("batch_in_process_items_per_s"),
+                "over HTTP": figures.get("batch_http_items_per_s"),
+            },
+            targets={f"target {TARGET_BATCH:,}": TARGET_BATCH},
+        ),
+    ]
+    if figures.get("http_latency_ms"):
+        result.append(
+            latency_chart("HTTP request latency, 4 connections", figures["http_latency_ms"])
+        )
+    return result
 
 
 def _cli(argv: Sequence[str]) -> None:

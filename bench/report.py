@@ -5,8 +5,11 @@ Any benchmark can use it:
     from bench.report import BarChart, write_results
     paths = write_results("ingest", {"events_per_s": 4283.0}, [BarChart(...)])
 
-The JSON holds the figures as given (plus the name, the date and the machine); the PNG has one
-panel of grouped bars per chart (matplotlib with the Agg backend: no display needed).
+The JSON holds the figures as given (plus the name, the date and the machine, with its load
+average: the machine is shared); the PNG has one panel of grouped bars per chart (matplotlib
+with the Agg backend: no display needed). `throughput_chart` draws measured rates beside the
+raw limits of the same run, `latency_chart` latency percentiles. `bench/measured.py` makes the
+README's "Measured" tables from the latest JSON of each benchmark.
 """
 
 import json
@@ -43,10 +46,68 @@ class BarChart:
     log_scale: bool = False
 
 
+def throughput_chart(
+    title: str,
+    unit: str,
+    measured: Mapping[str, float | None],
+    limits: Mapping[str, float | None] | None = None,
+    targets: Mapping[str, float] | None = None,
+    *,
+    log_scale: bool = False,
+) -> BarChart:
+    """Measured rates beside the raw limits (what the same machine does with no work at all),
+    one bar each, limits first; a None figure (not measured) leaves its place empty."""
+    limits = limits or {}
+    groups = [*limits, *measured]
+    return BarChart(
+        title=title,
+        ylabel=unit,
+        groups=groups,
+        series={
+            **({"raw limit": [limits.get(g) for g in groups]} if limits else {}),
+            "measured": [measured.get(g) for g in groups],
+        },
+        lines=dict(targets or {}),
+        log_scale=log_scale,
+    )
+
+
+def latency_chart(
+    title: str,
+    percentiles: Mapping[str, Mapping[str, float]],
+    order: Sequence[str] = ("p50", "p99", "max"),
+    targets: Mapping[str, float] | None = None,
+) -> BarChart:
+    """Latency percentiles, a group per percentile (`order`, those present) and a bar per
+    measurement: `percentiles` maps a measurement to e.g. {"p50": 1.2, "p99": 3.4} in ms."""
+    groups = [p for p in order if any(p in figures for figures in percentiles.values())]
+    return BarChart(
+        title=title,
+        ylabel="ms",
+        groups=groups,
+        series={name: [figures.get(p) for p in groups] for name, figures in percentiles.items()},
+        lines=dict(targets or {}),
+    )
+
+
+def machine() -> dict[str, Any]:
+    """The machine a figure was measured on, with its load (1, 5, 15 minutes) at that moment."""
+    return {
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+    }
+
+
 @dataclass(frozen=True)
 class ResultPaths:
     json: Path
     png: Path | None
+
+
+def _value_label(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _draw(charts: Sequence[BarChart], path: Path) -> None:
@@ -55,18 +116,28 @@ def _draw(charts: Sequence[BarChart], path: Path) -> None:
         for axis, chart in zip(axes[:, 0], charts, strict=True):
             names = list(chart.series)
             width = 0.8 / max(len(names), 1)
-            for index, name in enumerate(names):
+            for name in names:
+                if len(chart.series[name]) != len(chart.groups):
+                    raise ValueError(f"{chart.title}: {name} has {len(chart.series[name])} values")
+            for name in names:
                 values = list(chart.series[name])
-                if len(values) != len(chart.groups):
-                    raise ValueError(f"{chart.title}: {name} has {len(values)} values")
-                xs = [g + (index - (len(names) - 1) / 2) * width for g in range(len(values))]
-                present = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+                present = []
+                for group, value in enumerate(values):
+                    if value is None:
+                        continue
+                    # The bars a group has are centred on it: a group without some series
+                    # shows no gap.
+                    there = [n for n in names if chart.series[n][group] is not None]
+                    slot = there.index(name) - (len(there) - 1) / 2
+                    present.append((group + slot * width, value))
                 bars = axis.bar([x for x, _ in present], [v for _, v in present], width, label=name)
-                axis.bar_label(bars, fmt="%.3g", fontsize=7)
+                axis.bar_label(bars, fmt=_value_label, fontsize=7)
             for label, y in chart.lines.items():
                 axis.axhline(y, linestyle="--", linewidth=1, color="red")
                 axis.annotate(label, (0, y), xycoords=("axes fraction", "data"), fontsize=7)
-            axis.set_xticks(range(len(chart.groups)), list(chart.groups))
+            # Many groups: slanted names, so that long ones do not run into each other.
+            slant = {"rotation": 15, "ha": "right"} if len(chart.groups) > 5 else {}
+            axis.set_xticks(range(len(chart.groups)), list(chart.groups), **slant)
             axis.set_title(chart.title)
             axis.set_ylabel(chart.ylabel)
             if chart.log_scale:
@@ -96,11 +167,7 @@ def write_results(
         "benchmark": name,
         "date": day.isoformat(),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "host": platform.node(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "figures": figures,
     }
     json_path = stem.with_suffix(".json")

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from ledger.adapters.inbox import run_inbox_pruning
 from ledger.adapters.views.reservations import partners_with_expired_holds
 from ledger.bootstrap import LedgerContainer, bootstrap
 from ledger.service_layer.handlers import ExpireReservations, execute
@@ -25,7 +26,7 @@ def group_for(settings: LedgerSettings, topic: str) -> str:
 
 async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
     """Consume mailing.sent and payments.results until `stop` is set; serve `/metrics` and
-    `/healthz` on LEDGER_CONSUMER_METRICS_PORT."""
+    `/healthz` on LEDGER_CONSUMER_METRICS_PORT; prune the inbox's ids older than its window."""
     container = bootstrap(settings)
     consumers = [container.mailing_sent_consumer(), container.payment_result_consumer()]
     watches = {c.topic: BatchWatch(f"{group_for(settings, c.topic)}/{c.topic}") for c in consumers}
@@ -45,6 +46,13 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
                 )
                 for consumer in consumers
             ],
+            run_inbox_pruning(
+                container.engine,
+                settings.inbox_dedup_window,
+                settings.inbox_prune_batch_size,
+                settings.inbox_prune_every_seconds,
+                stop,
+            ),
         )
     finally:
         await container.close()

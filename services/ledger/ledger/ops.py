@@ -1,5 +1,5 @@
 """`python -m ledger ops ...`: the ops tool: replay, export, verify, reingest, balance, reconcile,
-dead-letter.
+dead-letter, statements, prune-inbox.
 
 Every command works on the database (and broker) named by the LEDGER_* settings.
 """
@@ -31,6 +31,8 @@ from rich.text import Text
 
 from ledger.adapters.account_consumers import AccountConsumer
 from ledger.adapters.audit import audit_trail, broken_links
+from ledger.adapters.inbox import InboxSummary, prune_inbox
+from ledger.adapters.inbox import summarize as summarize_inbox
 from ledger.adapters.rebuild import (
     compare,
     count_events,
@@ -570,3 +572,49 @@ def statements(
         console.print(f"[red]{partner_id}/{customer_id}: {why}[/]")
     if result.failed:
         raise typer.Exit(1)
+
+
+@ops.command("prune-inbox")
+def prune_inbox_command(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only count the ids older than the window; delete nothing"
+    ),
+    batch_size: int | None = typer.Option(
+        None, min=1, help="Ids per transaction (default LEDGER_INBOX_PRUNE_BATCH_SIZE)"
+    ),
+) -> None:
+    """Delete the inbox's event ids received longer ago than LEDGER_INBOX_DEDUP_WINDOW, a batch
+    per short transaction (ingest goes on meanwhile). The consumer process does the same every
+    LEDGER_INBOX_PRUNE_EVERY_SECONDS; this is for a first large prune, or to look (--dry-run)."""
+    settings = LedgerSettings()
+    size = batch_size or settings.inbox_prune_batch_size
+    window = settings.inbox_dedup_window
+
+    async def main() -> tuple[InboxSummary, int | None]:
+        container = bootstrap(settings)
+        try:
+            summary = await summarize_inbox(container.engine, window)
+            if dry_run:
+                return summary, None
+            with Progress(console=console) as progress:
+                task = progress.add_task("pruning the inbox", total=summary.older_than_window)
+                deleted = await prune_inbox(
+                    container.engine,
+                    window,
+                    size,
+                    on_batch=lambda done: progress.advance(task, done),
+                )
+            return summary, deleted
+        finally:
+            await container.close()
+
+    summary, deleted = _run(main())
+    oldest = summary.oldest.isoformat() if summary.oldest else "-"
+    print(
+        f"inbox: {summary.ids} ids, oldest received {oldest}; window {window}:"
+        f" {summary.older_than_window} received before {summary.cutoff.isoformat()}"
+    )
+    if deleted is None:
+        print("dry run: nothing deleted")
+    else:
+        print(f"deleted {deleted} ids in batches of {size}")

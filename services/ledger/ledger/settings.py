@@ -1,5 +1,6 @@
 """Settings of the ledger service; every one is an environment variable with a local default."""
 
+from datetime import timedelta
 from typing import ClassVar, Self
 
 from pydantic import Field, model_validator
@@ -26,6 +27,13 @@ class LedgerSettings(BaseSettings):
     topic_prefix: str = ""
     consumer_group: str = "ledger"
     consumer_batch_size: int = 1000
+    # The inbox recognises an event id (source, id) this long after it was received: as long
+    # as the platform may deliver an event again: "7d", "7 days", "P7D", "PT36H", "36:00:00".
+    inbox_dedup_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    # Older ids are deleted this many per statement, each in a short transaction of its own.
+    inbox_prune_batch_size: int = Field(default=1000, ge=1)
+    # How often the consumer process prunes the inbox.
+    inbox_prune_every_seconds: float = Field(default=300.0, gt=0)
     # An on-demand charge below this is carried into the next one (EUR 0.50 at Stripe).
     minimum_charge_minor: int = 50
     reservation_ttl_seconds: int = 3600
