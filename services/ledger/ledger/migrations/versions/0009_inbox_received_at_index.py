@@ -15,7 +15,7 @@ Create Date: 2026-12-03
 from shared.migrations import execute_script
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
