@@ -637,7 +637,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def main(arguments: argparse.Namespace) -> int:
-    run_id = uuid.uuid4().hex[:6]
+    # A caller may name the run (a test looks for its processes afterwards).
+    run_id = os.environ.get(RUN_MARK) or uuid.uuid4().hex[:6]
     base_prefix = f"bench{run_id}."
     events, partners = arguments.events, arguments.partners
     only = arguments.consumers
