@@ -78,6 +78,16 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc): a figure the other
+    processes on a busy machine disturb far less than a rate."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- processes ------------------------------------------------------------------------------
 
 
@@ -505,6 +515,7 @@ class LedgerRun:
     wall_events_per_s: float
     startup_s: float
     load: float
+    cpu_us_per_event: float  # the consumer processes' CPU after start-up, per event
 
 
 async def ledger_run(
@@ -532,6 +543,7 @@ async def ledger_run(
             for _ in range(consumers)
         ]
         first: tuple[float, int] | None = None
+        cpu_at_first = 0.0
         done = 0
         while done < events:
             await asyncio.sleep(0.05)
@@ -541,9 +553,11 @@ async def ledger_run(
             now = time.perf_counter()
             if first is None and done > 0:
                 first = (now, done)
+                cpu_at_first = sum(cpu_seconds(p.pid) for p in started_processes)
             if now - started > 600:
                 raise SystemExit(f"gave up after 10 minutes at {done:,} events")
         ended = time.perf_counter()
+        cpu = sum(cpu_seconds(p.pid) for p in started_processes) - cpu_at_first
         average_load = load()
         debited = await plain.fetchval("SELECT count(*) FROM events WHERE type = 'MailingDebited'")
         if debited != events:
@@ -553,7 +567,14 @@ async def ledger_run(
         await plain.close()
     assert first is not None
     steady = (events - first[1]) / max(ended - first[0], 1e-9)
-    return LedgerRun(label, steady, events / (ended - started), first[0] - started, average_load)
+    return LedgerRun(
+        label,
+        steady,
+        events / (ended - started),
+        first[0] - started,
+        average_load,
+        cpu / max(events - first[1], 1) * 1e6,
+    )
 
 
 async def latency_run(
@@ -666,7 +687,8 @@ async def main(arguments: argparse.Namespace) -> int:
                 f"ledger, {only} consumer(s), 6 partitions",
                 run.events_per_s,
                 "events/s",
-                f"(load {run.load:.2f}; start-up {run.startup_s:.1f} s)",
+                f"(load {run.load:.2f}; start-up {run.startup_s:.1f} s;"
+                f" consumer CPU {run.cpu_us_per_event:.0f} us/event)",
             )
             return 0
 
@@ -709,8 +731,10 @@ async def main(arguments: argparse.Namespace) -> int:
                 "ledger_wall_events_per_s": headline.wall_events_per_s,
                 "ledger_startup_s": headline.startup_s,
                 "ledger_load": headline.load,
+                "ledger_consumer_cpu_us_per_event": headline.cpu_us_per_event,
                 "two_consumers_events_per_s": by["2c6p"].events_per_s,
                 "two_consumers_load": by["2c6p"].load,
+                "two_consumers_cpu_us_per_event": by["2c6p"].cpu_us_per_event,
             }
         )
         if "1c12p" in by:
@@ -765,6 +789,12 @@ async def main(arguments: argparse.Namespace) -> int:
         figures["ledger_wall_events_per_s"],
         "events/s",
         f"(start-up {figures['ledger_startup_s']:.1f} s)",
+    )
+    line(
+        "  consumer CPU per event, 1 consumer / 2 consumers",
+        figures["ledger_consumer_cpu_us_per_event"],
+        "us",
+        f"/ {figures['two_consumers_cpu_us_per_event']:.0f} us",
     )
     line(
         "ledger, 2 consumers, 6 partitions",
