@@ -88,8 +88,8 @@ bench-pricing: migrate ## Pricing benchmark: evaluations/s in-process and over H
 	$(PY) bench/pricing.py
 
 .PHONY: bench-ingest
-bench-ingest: migrate ## Ledger ingest benchmark: mailing.sent events/s into PostgreSQL
-	$(PY) bench/ingest.py
+bench-ingest: migrate ## Ledger ingest: events/s beside raw limits, latency, 1 vs 2 consumers (BENCH_INGEST_ARGS)
+	$(PY) bench/ingest.py $(BENCH_INGEST_ARGS)
 
 .PHONY: bench-history
 bench-history: up ## Ledger history benchmark: one partner at 1,000/50,000/200,000 mailings

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ledger.adapters.account_consumers import AccountConsumer
-from ledger.adapters.pricing_client import PricingClient
+from ledger.adapters.pricing_client import CachedQuotes, PricingClient
 from ledger.adapters.tokens import TokenLookup
 from ledger.adapters.unit_of_work import unit_of_work
 from ledger.adapters.views.reads import ReadPool
@@ -79,7 +79,8 @@ class LedgerContainer:
 
     def mailing_sent_consumer(self) -> AccountConsumer:
         handler = MailingSentHandler(
-            self.pricing,
+            # Quotes of immutable price list versions are kept by the consumer process.
+            CachedQuotes(self.pricing),
             self.settings.minimum_charge_minor,
             timedelta(seconds=self.settings.max_sent_at_ahead_seconds),
         )

@@ -2,13 +2,14 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.adapters.stored_events import from_row, to_row
+from ledger.adapters.stored_events import chain_hash, from_row, to_row
 from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 
@@ -41,17 +42,28 @@ _LOAD_UNTIL = text(
 # in small pages by version until one is later than the time, never to the end of the stream.
 _UNTIL_PAGE = 256
 
+# `hash` is the writer's (`chain_hash`); where it is NULL the row trigger computes it (0010).
 _APPEND = text(
     """
     INSERT INTO events (originator_id, originator_version, type, schema_version, payload,
-                        metadata, recorded_at)
+                        metadata, recorded_at, hash)
     SELECT id, version, type, schema_version, payload::jsonb, metadata::jsonb,
-           COALESCE(at, clock_timestamp())
+           COALESCE(at, clock_timestamp()), hash
     FROM unnest(CAST(:ids AS text[]), CAST(:versions AS integer[]), CAST(:types AS text[]),
                 CAST(:schema_versions AS smallint[]), CAST(:payloads AS text[]),
-                CAST(:metadata AS text[]), CAST(:times AS timestamptz[]))
-         AS t(id, version, type, schema_version, payload, metadata, at)
+                CAST(:metadata AS text[]), CAST(:times AS timestamptz[]),
+                CAST(:hashes AS bytea[]))
+         AS t(id, version, type, schema_version, payload, metadata, at, hash)
     ORDER BY id, version
+    """
+)
+
+# The hash each stream's first event of a batch chains to: one index probe per stream.
+_HEADS = text(
+    """
+    SELECT e.originator_id, e.hash
+    FROM unnest(CAST(:ids AS text[]), CAST(:versions AS integer[])) AS h(id, version)
+    JOIN events e ON e.originator_id = h.id AND e.originator_version = h.version
     """
 )
 
@@ -124,6 +136,7 @@ class PostgresEventStore:
         if not events:
             return
         rows = [to_row(e.event, e.recorded_at) for e in events]
+        hashes = await self._chain(events, rows)
         try:
             await self._connection.execute(
                 _APPEND,
@@ -135,9 +148,54 @@ class PostgresEventStore:
                     "payloads": [orjson.dumps(payload).decode() for _, _, payload in rows],
                     "metadata": [orjson.dumps(e.metadata).decode() for e in events],
                     "times": [e.recorded_at for e in events],
+                    "hashes": hashes,
                 },
             )
         except IntegrityError as exc:
             if "events_originator_id_originator_version_key" in str(exc.orig):
                 raise ConcurrencyConflict(str(exc.orig)) from exc
             raise
+
+    async def _chain(
+        self, events: Sequence[StoredEvent], rows: Sequence[tuple[str, int, dict[str, Any]]]
+    ) -> list[bytes | None]:
+        """Each event's hash, chained in the order the rows are inserted; None from the first
+        event of a stream that cannot be hashed here on (the trigger then chains them)."""
+        order = sorted(
+            range(len(events)),
+            key=lambda i: (events[i].originator_id, events[i].originator_version),
+        )
+        firsts: dict[str, int] = {}
+        for i in order:
+            firsts.setdefault(events[i].originator_id, events[i].originator_version)
+        wanted = {pid: version - 1 for pid, version in firsts.items() if version > 1}
+        heads: dict[str, bytes | None] = {pid: None for pid in firsts}
+        if wanted:
+            result = await self._connection.execute(
+                _HEADS, {"ids": list(wanted), "versions": list(wanted.values())}
+            )
+            heads.update({row[0]: row[1] for row in result})
+        hashes: list[bytes | None] = [None] * len(events)
+        broken: set[str] = {pid for pid in wanted if heads[pid] is None}
+        for i in order:
+            event = events[i]
+            pid = event.originator_id
+            if pid in broken:
+                broken.add(pid)
+                continue
+            type_name, _, payload = rows[i]
+            try:
+                link = chain_hash(
+                    heads[pid],
+                    pid,
+                    event.originator_version,
+                    type_name,
+                    payload,
+                    event.metadata,
+                    event.recorded_at,
+                )
+            except TypeError:
+                broken.add(pid)
+                continue
+            hashes[i] = heads[pid] = link
+        return hashes

@@ -1,7 +1,7 @@
 """The pricing service seen from the ledger: one batch quote call per batch of mailings."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,6 +118,101 @@ class PricingClient:
             metered_components=frozenset(body["metered_components"]),
         )
 
+    async def price_list(self, price_list_id: str) -> dict[str, Any]:
+        """``GET /v1/price-lists/{id}``: the header and its versions' ``effective_from``."""
+        return await self._call("GET", f"/v1/price-lists/{price_list_id}")
+
     async def quote(self, request: dict[str, Any]) -> dict[str, Any]:
         """``POST /v1/quotes``: the answer as it is."""
         return await self._call("POST", "/v1/quotes", json=request)
+
+
+class _VersionIndex:
+    """A price list's versions as pricing listed them at ``as_of``: which version is in effect
+    at any time up to ``as_of`` is settled, since a version never takes effect in the past."""
+
+    def __init__(self, starts: list[tuple[datetime, int]], read_at: datetime, skew: timedelta):
+        self.starts = starts  # (effective_from, version), in order
+        self.read_at = read_at
+        self.as_of = read_at - skew
+
+    def version_at(self, at: datetime) -> int | None:
+        found = None
+        for starts, version in self.starts:
+            if starts > at:
+                break
+            found = version
+        return found
+
+
+class CachedQuotes:
+    """The pricing client with the quotes of immutable price list versions kept in memory.
+
+    A version never changes, so the quote for a quantity of its component is the same quote
+    every time; and which version is in effect at a time up to the moment the list was read is
+    settled (versions are never retroactive). Items the cache cannot answer for sure (a time
+    after the list was last read, allowing ``clock_skew`` between the services' clocks; a new
+    quantity) go to pricing in one batch call. Refusals are not kept.
+    """
+
+    def __init__(
+        self,
+        client: PricingClient,
+        *,
+        max_quotes: int = 200_000,
+        clock_skew: timedelta = timedelta(seconds=1),
+        reread_every: timedelta = timedelta(milliseconds=200),
+    ) -> None:
+        self._client = client
+        self._quotes: dict[tuple[str, int, str, int], PricedItem] = {}
+        self._indexes: dict[str, _VersionIndex] = {}
+        self._max = max_quotes
+        self._skew = clock_skew
+        self._reread = reread_every
+
+    async def _index(self, price_list_id: str, latest: datetime) -> _VersionIndex | None:
+        index = self._indexes.get(price_list_id)
+        now = datetime.now(UTC)
+        if index is not None and (latest <= index.as_of or now - index.read_at < self._reread):
+            return index
+        try:
+            body = await self._client.price_list(price_list_id)
+        except PricingRefused:
+            return None  # e.g. no such list: pricing itself says so per item
+        starts = [
+            (datetime.fromisoformat(v["effective_from"]), int(v["version"]))
+            for v in body["versions"]
+        ]
+        index = _VersionIndex(sorted(starts), now, self._skew)
+        self._indexes[price_list_id] = index
+        return index
+
+    async def quote_batch(self, items: Sequence[QuoteItem]) -> list[PricedItem | RejectedItem]:
+        results: list[PricedItem | RejectedItem | None] = [None] * len(items)
+        latest: dict[str, datetime] = {}
+        for item in items:
+            latest[item.price_list_id] = max(latest.get(item.price_list_id, item.at), item.at)
+        indexes = {pid: await self._index(pid, at) for pid, at in latest.items()}
+        missing: list[int] = []
+        for n, item in enumerate(items):
+            index = indexes.get(item.price_list_id)
+            version = index.version_at(item.at) if index and item.at <= index.as_of else None
+            cached = (
+                self._quotes.get((item.price_list_id, version, item.component, item.quantity))
+                if version is not None
+                else None
+            )
+            if cached is None:
+                missing.append(n)
+            else:
+                results[n] = cached
+        if missing:
+            answers = await self._client.quote_batch([items[n] for n in missing])
+            if len(self._quotes) + len(missing) > self._max:
+                self._quotes.clear()  # rarely: the set of quantities in use is small
+            for n, answer in zip(missing, answers, strict=True):
+                results[n] = answer
+                if isinstance(answer, PricedItem):
+                    key = (answer.price_list_id, answer.price_list_version, items[n].component)
+                    self._quotes[(*key, items[n].quantity)] = answer
+        return [r for r in results if r is not None]  # every item has its answer by now

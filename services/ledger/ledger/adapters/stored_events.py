@@ -18,10 +18,11 @@ JSON payload) and how older stored shapes are read back (upcasting) is decided h
 
 from __future__ import annotations
 
+import hashlib
 import types
 import typing
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Union
 
 from ledger.domain import Event, MailingDebited
@@ -262,3 +263,85 @@ def from_row(
                 raise ValueError(f"{type_name}.{name} must be seconds as text: {value!r}")
             upcasted[name] = _needs(recorded_at, type_name) - int(value) * _SECOND
     return event_from_dict(type_name, upcasted)
+
+
+# --- the hash chain -----------------------------------------------------------------------------
+
+# What PostgreSQL's jsonb writes for a string's special characters (escape_json): the short
+# escapes, every other control character as \u00xx, everything else as it is.
+_JSONB_ESCAPES = {
+    **{chr(code): f"\\u{code:04x}" for code in range(0x20)},
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+_NEEDS_ESCAPE = frozenset(_JSONB_ESCAPES)
+
+
+def _jsonb_string(text: str) -> str:
+    if _NEEDS_ESCAPE.isdisjoint(text):
+        return f'"{text}"'
+    return '"' + "".join(_JSONB_ESCAPES.get(char, char) for char in text) + '"'
+
+
+def _jsonb_key(key: str) -> tuple[int, bytes]:
+    # jsonb keeps an object's keys shortest first, then in byte order.
+    raw = key.encode()
+    return len(raw), raw
+
+
+def jsonb_text(value: object) -> str:
+    """The text PostgreSQL renders for ``value`` stored as jsonb (``payload::text``), which the
+    hash chain covers. Floats are refused (their rendering is numeric's, not Python's)."""
+    if isinstance(value, str):
+        return _jsonb_string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        keys = sorted(value, key=_jsonb_key)
+        return "{" + ", ".join(f"{_jsonb_string(k)}: {jsonb_text(value[k])}" for k in keys) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    raise TypeError(f"no exact jsonb rendering for {type(value).__name__}")
+
+
+def chain_hash(
+    previous: bytes | None,
+    originator_id: str,
+    originator_version: int,
+    type_name: str,
+    payload: Payload,
+    metadata: Mapping[str, Any],
+    recorded_at: datetime,
+) -> bytes:
+    """The event's link in its stream's chain, exactly as the database's ``event_hash`` computes
+    it (``ops audit verify`` recomputes it there): the writer hashes a batch in one pass instead
+    of a row trigger looking up each previous hash. ``TypeError`` when a value has no exact
+    rendering; the row is then written without a hash and the trigger computes it."""
+    utc = recorded_at.astimezone(UTC)
+    at = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}"
+    )
+    text = "|".join(
+        (
+            previous.hex() if previous is not None else "",
+            originator_id,
+            str(originator_version),
+            type_name,
+            jsonb_text(payload),
+            jsonb_text(dict(metadata)),
+            at,
+        )
+    )
+    return hashlib.sha256(text.encode()).digest()

@@ -22,6 +22,9 @@ class AccountCache:
     def __init__(self, max_accounts: int = 10_000) -> None:
         self._states: OrderedDict[str, PartnerAccount] = OrderedDict()
         self._max = max_accounts
+        # Debit quotes (list, version, component, quantity) this process wrote: each is kept
+        # once, so a batch need not offer it again. Forgotten with the states on a retry.
+        self.quotes_kept: set[tuple[str, int, str, int]] = set()
 
     def get(self, partner_id: str) -> PartnerAccount | None:
         state = self._states.get(partner_id)
@@ -38,6 +41,8 @@ class AccountCache:
     def discard(self, partner_ids: Iterable[str]) -> None:
         for partner_id in partner_ids:
             self._states.pop(partner_id, None)
+        # A batch that failed may have offered quotes that were never committed.
+        self.quotes_kept.clear()
 
 
 def _version(state: PartnerAccount | None) -> int:

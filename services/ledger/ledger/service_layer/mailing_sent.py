@@ -159,7 +159,12 @@ class MailingSentHandler:
                 request_auto_purchase(changes, mailing.partner_id, due[1], now)
 
         await changes.write(uow)
-        await uow.debit_quotes.keep(quotes)
+        kept = cache.quotes_kept
+        fresh = {_quote_key(q): q for q in quotes if _quote_key(q) not in kept}
+        await uow.debit_quotes.keep(list(fresh.values()))
+        if len(kept) + len(fresh) > 100_000:
+            kept.clear()
+        kept.update(fresh)
         for state in changes.touched:
             cache.put(state)
         return BatchResult(applied=applied, duplicates=duplicates, dead_letters=dead)
@@ -342,6 +347,10 @@ def _debit_quote(mailing: Mailing, credits_quote: PricedItem) -> DebitQuote:
         quantity=mailing.recipients,
         quote=credits_quote.quote,
     )
+
+
+def _quote_key(quote: DebitQuote) -> tuple[str, int, str, int]:
+    return (quote.price_list_id, quote.price_list_version, quote.component, quote.quantity)
 
 
 def request_auto_purchase(
