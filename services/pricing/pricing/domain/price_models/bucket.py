@@ -18,6 +18,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar, Self
 
 from .._json import child, item
@@ -25,7 +26,7 @@ from ..breakdown import TierLine
 from ..errors import InvalidDefinition
 from ..numbers import ZERO, ceil_div
 from .base import Example, Priced, add, check_price, check_size, mul, set_field, sub
-from .tiers import bounds, read_tiers, tiers_of, tiers_to_json
+from .tiers import bounds, full_tiers, read_tiers, tiers_of, tiers_to_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +66,9 @@ class BucketTable:
             tier.bucket_size if tier.bucket_size is not None else _width(tier.up_to, low)
             for tier, low in zip(tiers, self.lowers, strict=True)
         )
-        lines: list[TierLine] = []
-        before = [ZERO]
-        for index, top in enumerate(self.uppers):
-            line = _bucket_line(self, index, sub(top, self.lowers[index]))
-            lines.append(line)
-            before.append(add(before[-1], line.amount))
-        self.full_lines = tuple(lines)
-        self.before = tuple(before)
+        self.full_lines, self.before = full_tiers(
+            self.uppers, self.lowers, partial(_bucket_line, self)
+        )
 
 
 def _width(top: Decimal | None, low: Decimal) -> Decimal | None:

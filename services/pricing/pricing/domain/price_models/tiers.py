@@ -16,9 +16,10 @@ additions. The two walks here are shared: ``volume`` and ``discount`` in volume 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar, Self, TypeVar
 
 from .._json import as_list, as_object, child, item
@@ -168,14 +169,23 @@ class TierTable:
         self.lowers = (ZERO, *self.uppers)
         self.prices = tuple(prices)
         self.fees = tuple(fees)
-        lines: list[TierLine] = []
-        before = [ZERO]
-        for index, top in enumerate(self.uppers):
-            line = _graduated_line(self, index, sub(top, self.lowers[index]))
-            lines.append(line)
-            before.append(add(before[-1], line.amount))
-        self.full_lines = tuple(lines)
-        self.before = tuple(before)
+        self.full_lines, self.before = full_tiers(
+            self.uppers, self.lowers, partial(_graduated_line, self)
+        )
+
+
+def full_tiers(
+    uppers: Sequence[Decimal], lowers: Sequence[Decimal], line: Callable[[int, Decimal], TierLine]
+) -> tuple[tuple[TierLine, ...], tuple[Decimal, ...]]:
+    """The line of every bounded tier when fully used (``line(index, units)``), and the sum of
+    those lines below each tier: what an evaluation takes as is for the tiers below q."""
+    lines: list[TierLine] = []
+    before = [ZERO]
+    for index, top in enumerate(uppers):
+        full = line(index, sub(top, lowers[index]))
+        lines.append(full)
+        before.append(add(before[-1], full.amount))
+    return tuple(lines), tuple(before)
 
 
 def _graduated_line(table: TierTable, index: int, units: Decimal) -> TierLine:
