@@ -9,6 +9,7 @@ the registry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pricing.domain import MODELS, Example
@@ -20,7 +21,7 @@ TIERS: list[dict[str, Any]] = EXAMPLE_TIERS
 """Three per-unit tiers (the second and third with a flat fee), as in the examples of
 ``volume`` and ``graduated``."""
 
-PRICE_MODELS: dict[str, Example] = MODELS.examples
+PRICE_MODELS: Mapping[str, Example] = MODELS.examples
 """An example of every price model: (summary, model, quantity to price). Each model's module
 holds its own (``examples`` of its class); the registry gathers them in its order."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, Inexact
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, Protocol, Self, TypeAlias
 
 from .._json import as_object
@@ -124,16 +125,15 @@ class PriceModels(Mapping[str, type[PriceModel]]):
     def __init__(self, *classes: type[PriceModel]) -> None:
         self._classes: dict[str, type[PriceModel]] = {}
         self._members: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-        self.examples: dict[str, Example] = {}
-        """The examples of every model, by their names (unique across models)."""
+        examples: dict[str, Example] = {}
         for cls in classes:
             name = _checked_class(cls)
             if name in self._classes:
                 raise ValueError(f"two price models are named {name!r}")
             for key, example in cls.examples.items():
-                if key in self.examples:
+                if key in examples:
                     raise ValueError(f"two examples are named {key!r}")
-                self.examples[key] = example
+                examples[key] = example
             members = wire_fields(cls)
             self._classes[name] = cls
             self._members[name] = (
@@ -142,6 +142,8 @@ class PriceModels(Mapping[str, type[PriceModel]]):
             )
         self._expected = ", ".join(self._classes)
         self._types = frozenset(self._classes.values())
+        self.examples: Mapping[str, Example] = MappingProxyType(examples)
+        """The examples of every model, by their names (unique across models)."""
 
     def __getitem__(self, name: str) -> type[PriceModel]:
         return self._classes[name]
