@@ -3,66 +3,27 @@
 One set, written once: the OpenAPI document's examples are built from it (and computed by
 the service itself, see :mod:`pricing.api.openapi`); tests, benchmarks and the demo are to
 use the same lists. Production code never imports tests, so the canonical lists live here.
+The example of each price model lives in that model's module and is gathered here through
+the registry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from pricing.domain import MODELS, Example
+from pricing.domain.price_models.tiers import EXAMPLE_TIERS
 
 EFFECTIVE_FROM = "2025-01-01T00:00:00Z"
 
-TIERS: list[dict[str, Any]] = [
-    {"up_to": "1000", "unit_price": "0.02"},
-    {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
-    {"up_to": None, "unit_price": "0.01", "flat_fee": "20"},
-]
-"""Three per-unit tiers (the second and third with a flat fee)."""
-DISCOUNTS: list[dict[str, Any]] = [
-    {"up_to": "1000", "discount_percent": "0"},
-    {"up_to": "10000", "discount_percent": "10"},
-    {"up_to": None, "discount_percent": "25"},
-]
-BUCKETS: list[dict[str, Any]] = [
-    {"up_to": "1000", "bucket_price": "10"},
-    {"up_to": "5000", "bucket_price": "15", "bucket_size": "1000"},
-    {"up_to": None, "unit_price": "0.004"},
-]
+TIERS: list[dict[str, Any]] = EXAMPLE_TIERS
+"""Three per-unit tiers (the second and third with a flat fee), as in the examples of
+``volume`` and ``graduated``."""
 
-PRICE_MODELS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "flat": ("Einfach: 0.0125 per recipient", {"model": "flat", "unit_price": "0.0125"}, "12000"),
-    "volume": (
-        "Preisstaffel: all 2,500 units at the second tier's price, plus its fee",
-        {"model": "volume", "tiers": TIERS},
-        "2500",
-    ),
-    "graduated": (
-        "Intervallstaffel: each tier's units at its own price",
-        {"model": "graduated", "tiers": TIERS},
-        "2500",
-    ),
-    "bucket": (
-        "Intervallskala: whole buckets per tier, the rest per unit",
-        {"model": "bucket", "tiers": BUCKETS},
-        "6500",
-    ),
-    "discount_volume": (
-        "Rabattstaffel (volume): every unit at the discount of the tier holding q",
-        {"model": "discount", "base_unit_price": "0.02", "mode": "volume", "tiers": DISCOUNTS},
-        "2500",
-    ),
-    "discount_graduated": (
-        "Rabattstaffel (graduated): each tier's units at its own discount",
-        {"model": "discount", "base_unit_price": "0.02", "mode": "graduated", "tiers": DISCOUNTS},
-        "2500",
-    ),
-    "package": (
-        "Package: 9.90 per started 1,000",
-        {"model": "package", "package_size": "1000", "package_price": "9.90"},
-        "2500",
-    ),
-    "free": ("Kostenlos: 0, quantity still reported", {"model": "free"}, "500"),
-}
-"""An example of every price model: (summary, model, quantity to price)."""
+PRICE_MODELS: Mapping[str, Example] = MODELS.examples
+"""An example of every price model: (summary, model, quantity to price). Each model's module
+holds its own (``examples`` of its class); the registry gathers them in its order."""
 
 MAILING_CREDITS: dict[str, Any] = {
     "id": "mailing-credits",

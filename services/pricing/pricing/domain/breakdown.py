@@ -1,19 +1,11 @@
 """Results of pricing a quantity: the exact total, the rounded amount and one line per tier.
 
-What a line looks like for each model (``from_`` is the exclusive lower bound of the tier,
-``to`` its inclusive upper bound, ``None`` for no limit):
-
-* ``graduated`` (and ``discount`` in graduated mode): one line per tier touched, the first
-  tier always (its flat fee applies even at q = 0); ``quantity`` = units in that tier.
-* ``volume`` (and ``discount`` in volume mode): one line, the tier holding q, all units.
-* ``discount``: ``unit_price`` is the already discounted unit price, base x (1 - d/100).
-* ``bucket``: one line per tier touched, none at q = 0 (that costs nothing). A bucket tier has
-  ``unit_price=None`` and shows ``bucket_price``, ``bucket_size`` and the number of
-  ``buckets``; ``amount = buckets x bucket_price``. A last tier with ``unit_price`` is an
-  ordinary per-unit line.
-* ``package``: one line over all units, shown like a bucket (package size and count).
-* ``flat`` and ``free``: one line over all units, tier 1 from 0 without limit; ``free`` has
-  unit price 0, so the quantity is still reported.
+A line is what one tier contributes: ``from_`` is the exclusive lower bound of the tier,
+``to`` its inclusive upper bound (``None`` for no limit), ``quantity`` the units in it. Models
+without tiers show one line, tier 1 from 0 without limit. Bucket-like lines (``bucket``'s
+bucket tiers, ``package``) have ``unit_price=None`` and show ``bucket_price``,
+``bucket_size`` and the number of ``buckets``. Which lines a model gives is said in its own
+module (:mod:`pricing.domain.price_models`).
 
 ``TierLine`` and ``Evaluation`` are ``NamedTuple``s rather than frozen dataclasses: they are
 built on every evaluation, and a frozen dataclass's ``__init__`` (one ``object.__setattr__``

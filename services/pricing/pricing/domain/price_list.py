@@ -146,7 +146,7 @@ class Component:
 
     def __post_init__(self) -> None:
         as_text(self.name, "$.name", InvalidDefinition)
-        if type(self.price) not in MODELS.values():
+        if not MODELS.knows(self.price):
             raise InvalidDefinition("$.price", "must be a price model")
         if self.unit is not None:
             as_text(self.unit, "$.unit", InvalidDefinition, max_length=50)

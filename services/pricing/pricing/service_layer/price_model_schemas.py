@@ -2,10 +2,12 @@
 
 The domain's dataclass of a model is its one description: its fields, their types, which are
 optional and their documentation (``field(metadata={"doc": ...})``). This module turns each
-registered model (:data:`pricing.domain.MODELS`) into a pydantic model with the same fields,
-for the request schema and the OpenAPI document; the values are read by the domain's own
-reader (:func:`pricing.domain.parse_price_model`), so a request and a stored definition are
-read the same way.
+model of a registry (:data:`pricing.domain.MODELS` for the service) into a pydantic model with
+the same fields (the same :func:`~pricing.domain.price_models.base.wire_fields` the registry
+reads by), for the request schema and the OpenAPI document; the values are read by the
+domain's own reader (:func:`pricing.domain.parse_price_model`), so a request and a stored
+definition are read the same way. Nothing here names a model: a new one registered in the
+domain appears in the schema by itself.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pricing.domain import MODELS
+from pricing.domain import MODELS, PriceModels
+from pricing.domain.price_models import is_required, wire_fields
 
 DecimalValue = Annotated[
     str | float,
@@ -57,13 +60,8 @@ def _schema_of(cls: type[Any]) -> type[BaseModel]:
     name = getattr(cls, "model", None)
     if isinstance(name, str):
         fields["model"] = (Literal[name], ...)
-    for member in dataclasses.fields(cls):
-        if not member.init or member.name.startswith("_"):
-            continue
-        required = (
-            member.default is dataclasses.MISSING and member.default_factory is dataclasses.MISSING
-        )
-        default = ... if required else member.default
+    for member in wire_fields(cls):
+        default = ... if is_required(member) else member.default
         fields[member.name] = (
             _wire_type(hints[member.name]),
             Field(default, description=member.metadata.get("doc")),
@@ -79,13 +77,18 @@ def _schema_of(cls: type[Any]) -> type[BaseModel]:
     return schema
 
 
-def price_model_schemas() -> tuple[type[BaseModel], ...]:
-    """The generated model of every registered price model, in the registry's order."""
-    return tuple(_schema_of(cls) for cls in MODELS.values())
+def price_model_schemas(registry: PriceModels = MODELS) -> tuple[type[BaseModel], ...]:
+    """The generated model of every price model of ``registry``, in the registry's order."""
+    return tuple(_schema_of(cls) for cls in registry.values())
 
 
-PriceModelSchema: Any = Annotated[
-    Union[price_model_schemas()],  # noqa: UP007 (built from the registry)
-    Field(discriminator="model", description="A price model; `model` says which."),
-]
-"""The request schema of a price model: a union discriminated by ``model``."""
+def price_model_union(registry: PriceModels = MODELS) -> Any:
+    """The schema of a price model of ``registry``: a union discriminated by ``model``."""
+    return Annotated[
+        Union[price_model_schemas(registry)],  # noqa: UP007 (built from the registry)
+        Field(discriminator="model", description="A price model; `model` says which."),
+    ]
+
+
+PriceModelSchema: Any = price_model_union()
+"""The request schema of a price model of the service."""
