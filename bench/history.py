@@ -61,18 +61,13 @@ from ledger.settings import LedgerSettings
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from shared.messages import mailing_sent
 from shared.messaging.inbox import Inbox, IncomingRecord
 from shared.topics import MAILING_SENT
-from tests.integration.conftest import (
-    ADMIN_HEADERS,
-    CREDIT_PRICE_LIST,
-    KAFKA,
-    MAILING_PRICE_LIST,
-    PRICING_ADMIN_TOKEN,
-    free_port,
-)
+from tests.integration.conftest import ADMIN_HEADERS, KAFKA, PRICING_ADMIN_TOKEN, free_port
 from tests.integration.databases import DB_SUFFIX, database_url, fresh_migrated_database
+from tests.support.clients import create_price_lists
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 OPS = "bench-history-ops-token"
 CUSTOMERS = ("c1", "c2", "c3")
@@ -682,8 +677,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
         ledger = procs.start("ledger-serve", python_module("ledger", "serve"), ledger_env)
         await wait_healthy(pricing_url, pricing, procs)
         async with httpx.AsyncClient(base_url=pricing_url, headers=ADMIN_HEADERS) as client:
-            for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-                expect(await client.post("/v1/price-lists", json=price_list), 201)
+            await create_price_lists(client)
         api_url = f"http://127.0.0.1:{api_port}"
         await wait_healthy(api_url, ledger, procs)
 

@@ -58,10 +58,12 @@ from ledger.settings import LedgerSettings
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from shared.messages import mailing_sent
 from shared.topics import ALL_TOPICS, MAILING_SENT
-from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_LIST, free_port
+from tests.integration.conftest import KAFKA, free_port
 from tests.integration.databases import database_url, fresh_migrated_database
+from tests.support.clients import create_price_lists
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 OPS = "bench-ops-token-0123"
 PRICING_ADMIN = "bench-pricing-admin-token"
@@ -166,8 +168,7 @@ async def start_pricing(processes: Processes) -> str:
                 if (await client.get("/healthz")).status_code == 200:
                     break
             await asyncio.sleep(0.2)
-        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            assert (await client.post("/v1/price-lists", json=price_list)).status_code == 201
+        await create_price_lists(client)
     return url
 
 

@@ -26,7 +26,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from shared.codec import encode
-from shared.messages import mailing_sent
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 
 class DemoSettings(BaseSettings):
@@ -47,42 +48,10 @@ class DemoSettings(BaseSettings):
     stripe_api_base: str = "http://127.0.0.1:8420"
 
 
+# The canonical lists (tests/support), and a partner's own price list for its customers.
 PRICE_LISTS: list[dict[str, Any]] = [
-    {
-        "id": "demo-mailings",
-        "name": "Credits per mailing (1.05 per recipient)",
-        "currency": "CREDITS",
-        "first_version": {
-            "effective_from": "2020-01-01T00:00:00Z",
-            "metered_components": {
-                "recipients": {
-                    "name": "Recipients",
-                    "price": {"model": "flat", "unit_price": "1.05"},
-                }
-            },
-        },
-    },
-    {
-        "id": "demo-credits-eur",
-        "name": "Credit packages (Preisstaffelung)",
-        "currency": "EUR",
-        "first_version": {
-            "effective_from": "2020-01-01T00:00:00Z",
-            "metered_components": {
-                "credits": {
-                    "name": "Credits",
-                    "price": {
-                        "model": "volume",
-                        "tiers": [
-                            {"up_to": "10000", "unit_price": "0.012"},
-                            {"up_to": "50000", "unit_price": "0.010"},
-                            {"up_to": None, "unit_price": "0.008"},
-                        ],
-                    },
-                }
-            },
-        },
-    },
+    MAILING_PRICE_LIST,
+    CREDIT_PRICE_LIST,
     {
         "id": "demo-resale",
         "name": "Newsletter plans (a partner's own price list for its customers)",
@@ -212,8 +181,8 @@ async def register(api: httpx.AsyncClient, partner: DemoPartner) -> None:
         json={
             "partner_id": partner.partner_id,
             "name": partner.name,
-            "credit_price_list_id": "demo-credits-eur",
-            "mailing_price_list_id": "demo-mailings",
+            "credit_price_list_id": CREDIT_PRICE_LIST["id"],
+            "mailing_price_list_id": MAILING_PRICE_LIST["id"],
             "billing": partner.billing,
         },
     )

@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -81,14 +80,3 @@ def processes(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
     yield started
     for process in reversed(started):
         process.stop()
-
-
-def create_price_lists(pricing_url: str, admin_token: str, *price_lists: dict[str, Any]) -> None:
-    """Create the price lists through pricing's API, as an operator would."""
-    for price_list in price_lists:
-        created = httpx.post(
-            f"{pricing_url}/v1/price-lists",
-            json=price_list,
-            headers={"Authorization": f"Bearer {admin_token}"},
-        )
-        assert created.status_code == 201, created.text

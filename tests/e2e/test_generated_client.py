@@ -27,8 +27,9 @@ import pytest
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from tests.e2e.conftest import ServiceProcess, wait_healthy
-from tests.integration.conftest import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, free_port
+from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 OPS = "generated-client-ops-token"
 PRICING_ADMIN = "generated-client-pricing-admin"

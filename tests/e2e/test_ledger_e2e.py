@@ -25,10 +25,12 @@ from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from shared.messages import mailing_sent
-from tests.e2e.conftest import ServiceProcess, create_price_lists, wait_healthy
-from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_LIST, free_port
+from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.integration.conftest import KAFKA, free_port
 from tests.integration.databases import fresh_migrated_database
+from tests.support.clients import create_price_lists_now
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 OPS = "e2e-ops-token-0123"
 PRICING_ADMIN = "e2e-pricing-admin-token"
@@ -91,7 +93,7 @@ def system(tmp_path: Path) -> Iterator[System]:
         pricing = running.start("pricing", "pricing", "serve")
         pricing_url = f"http://127.0.0.1:{pricing_port}"
         wait_healthy(pricing_url, pricing)
-        create_price_lists(pricing_url, PRICING_ADMIN, MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
+        create_price_lists_now(pricing_url, PRICING_ADMIN)
         ledger = running.start("ledger-api", "ledger", "serve")
         wait_healthy(running.ledger_url, ledger)
         yield running

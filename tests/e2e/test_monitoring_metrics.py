@@ -23,16 +23,18 @@ from payments.migrations import MIGRATIONS_DIR as PAYMENTS_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from shared.messages import mailing_sent
-from tests.e2e.conftest import ServiceProcess, create_price_lists, wait_healthy
+from tests.e2e.conftest import ServiceProcess, wait_healthy
 from tests.e2e.monitoring_queries import (
     MONITORING,
     PROMETHEUS_OWN,
     exported_names,
     queried_names,
 )
-from tests.integration.conftest import CREDIT_PRICE_LIST, KAFKA, MAILING_PRICE_LIST, free_port
+from tests.integration.conftest import KAFKA, free_port
 from tests.integration.databases import fresh_migrated_database
+from tests.support.clients import create_price_lists_now
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 OPS = "e2e-monitoring-ops-token"
 PRICING_ADMIN = "e2e-monitoring-pricing-admin"
@@ -111,7 +113,7 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
     try:
         wait_healthy(url("pricing"), start("pricing", "pricing", "serve"))
-        create_price_lists(url("pricing"), PRICING_ADMIN, MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
+        create_price_lists_now(url("pricing"), PRICING_ADMIN)
         processes = {
             "ledger": start("ledger-api", "ledger", "serve"),
             "consumer": start("consumer", "ledger", "consume"),

@@ -13,10 +13,9 @@ from tests.soak.soak import (
     Partner,
     SoakConfig,
     check_partner,
-    credits_for,
-    price_minor,
     run_soak,
 )
+from tests.support.price_lists import credits_for, price_minor
 
 
 def test_a_short_soak_through_every_fault_loses_and_doubles_nothing(tmp_path: Path) -> None:

@@ -20,46 +20,12 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from pricing.settings import PricingSettings
 from shared.kafka_admin import ensure_topics
 from tests.integration.databases import fresh_migrated_database
+from tests.support.clients import create_price_lists
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 OPS_TOKEN = "ops-token-for-tests"
 PRICING_ADMIN_TOKEN = "pricing-admin-token-for-tests"
 ADMIN_HEADERS = {"Authorization": f"Bearer {PRICING_ADMIN_TOKEN}"}
-
-# The price lists every ledger test uses: 1.05 credits per recipient, and credits in EUR with
-# volume tiers (larger purchases are cheaper per credit).
-MAILING_PRICE_LIST: dict[str, Any] = {
-    "id": "mailings-standard",
-    "name": "Credits per mailing",
-    "currency": "CREDITS",
-    "first_version": {
-        "effective_from": "2020-01-01T00:00:00Z",
-        "metered_components": {
-            "recipients": {"name": "Recipients", "price": {"model": "flat", "unit_price": "1.05"}}
-        },
-    },
-}
-CREDIT_PRICE_LIST: dict[str, Any] = {
-    "id": "credits-eur",
-    "name": "Credit packages",
-    "currency": "EUR",
-    "first_version": {
-        "effective_from": "2020-01-01T00:00:00Z",
-        "metered_components": {
-            "credits": {
-                "name": "Credits",
-                "price": {
-                    "model": "volume",
-                    "tiers": [
-                        {"up_to": "10000", "unit_price": "0.01"},
-                        {"up_to": "100000", "unit_price": "0.008"},
-                        {"up_to": None, "unit_price": "0.006"},
-                    ],
-                },
-            }
-        },
-    },
-}
 
 
 def free_port() -> int:
@@ -105,9 +71,7 @@ async def pricing_url() -> AsyncIterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=url, headers=ADMIN_HEADERS) as client:
-        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            response = await client.post("/v1/price-lists", json=price_list)
-            assert response.status_code == 201, response.text
+        await create_price_lists(client)
     yield url
     server.should_exit = True
     await task

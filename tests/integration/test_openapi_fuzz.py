@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -34,8 +33,9 @@ from ledger.settings import LedgerSettings
 from pricing.api.app import create_app as create_pricing_app
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from pricing.settings import PricingSettings
-from tests.integration.conftest import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, free_port
+from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
+from tests.support.clients import create_price_lists_now
 
 # Examples per operation and generation mode: ~30 operations x 2 modes x this many requests.
 EXAMPLES = 50
@@ -97,16 +97,13 @@ def services() -> Iterator[dict[str, Target]]:
         PricingSettings(database_url=pricing_db, admin_token=PRICING_ADMIN)
     )
     with ServerThread(pricing_app, free_port()) as pricing:
-        admin = {"Authorization": f"Bearer {PRICING_ADMIN}"}
-        for price_list in (MAILING_PRICE_LIST, CREDIT_PRICE_LIST):
-            created = httpx.post(f"{pricing.url}/v1/price-lists", json=price_list, headers=admin)
-            assert created.status_code == 201, created.text
+        create_price_lists_now(pricing.url, PRICING_ADMIN)
         ledger_app = create_ledger_app(
             LedgerSettings(database_url=ledger_db, pricing_url=pricing.url, ops_token=LEDGER_OPS)
         )
         with ServerThread(ledger_app, free_port()) as ledger:
             yield {
-                "pricing": Target(pricing.url, admin),
+                "pricing": Target(pricing.url, {"Authorization": f"Bearer {PRICING_ADMIN}"}),
                 "ledger": Target(ledger.url, {"Authorization": f"Bearer {LEDGER_OPS}"}),
             }
 

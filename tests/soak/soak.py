@@ -45,7 +45,6 @@ from collections import Counter
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,16 +58,16 @@ from payments.migrations import MIGRATIONS_DIR as PAYMENTS_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics, partitions_of
-from shared.messages import mailing_sent
 from tests.e2e.conftest import REPO, ServiceProcess, wait_healthy
-from tests.integration.conftest import (
-    CREDIT_PRICE_LIST,
-    KAFKA,
-    MAILING_PRICE_LIST,
-    PRICING_ADMIN_TOKEN,
-    free_port,
-)
+from tests.integration.conftest import KAFKA, PRICING_ADMIN_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import (
+    CREDIT_PRICE_LIST,
+    MAILING_PRICE_LIST,
+    credits_for,
+    price_minor,
+)
 
 STACK = REPO / "deploy" / "local" / "stack.sh"
 OPS = "soak-ops-token-0123456"
@@ -83,25 +82,7 @@ BASELINE = "(no fault)"
 Kind = Literal["auto", "manual", "on_demand", "probe"]
 
 
-# --- the oracle ------------------------------------------------------------------------------
-
-
-def credits_for(recipients: int) -> int:
-    """What a mailing costs: 1.05 credits per recipient, the total rounded once, half-up
-    (README, docs/pricing.md: 10 recipients cost 11 credits, 1 recipient 1 credit)."""
-    return int((Decimal(recipients) * Decimal("1.05")).quantize(Decimal(1), ROUND_HALF_UP))
-
-
-def price_minor(credits: int) -> int:
-    """What credits cost in euro cents under the soak's credit price list (volume tiers: every
-    credit at the price of the tier the whole quantity falls in), rounded once, half-up."""
-    version = CREDIT_PRICE_LIST["first_version"]
-    tiers = version["metered_components"]["credits"]["price"]["tiers"]
-    for tier in tiers:
-        if tier["up_to"] is None or credits <= int(tier["up_to"]):
-            amount = Decimal(credits) * Decimal(tier["unit_price"]) * 100
-            return int(amount.quantize(Decimal(1), ROUND_HALF_UP))
-    raise AssertionError("the last tier has no upper bound")
+# The oracle (what a mailing and credits cost) is tests.support.price_lists.
 
 
 # --- configuration and plan ------------------------------------------------------------------

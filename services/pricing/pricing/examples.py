@@ -55,9 +55,9 @@ CREDIT_PRICES_EUR: dict[str, Any] = {
                 "price": {
                     "model": "volume",
                     "tiers": [
-                        {"up_to": "10000", "unit_price": "0.012"},
-                        {"up_to": "100000", "unit_price": "0.010"},
-                        {"up_to": None, "unit_price": "0.008"},
+                        {"up_to": "10000", "unit_price": "0.01"},
+                        {"up_to": "100000", "unit_price": "0.008"},
+                        {"up_to": None, "unit_price": "0.006"},
                     ],
                 },
             }

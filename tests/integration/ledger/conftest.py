@@ -15,6 +15,7 @@ from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.settings import LedgerSettings
 from tests.integration.conftest import KAFKA, OPS_TOKEN
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 _ids = itertools.count(1)
 
@@ -142,8 +143,8 @@ async def new_partner(
         "partner_id": partner_id,
         "name": f"Agency {partner_id}",
         "locale": "de",
-        "credit_price_list_id": "credits-eur",
-        "mailing_price_list_id": "mailings-standard",
+        "credit_price_list_id": CREDIT_PRICE_LIST["id"],
+        "mailing_price_list_id": MAILING_PRICE_LIST["id"],
     }
     if billing:
         body["billing"] = billing

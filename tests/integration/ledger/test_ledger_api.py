@@ -10,6 +10,7 @@ from ledger.bootstrap import bootstrap
 from ledger.entrypoints import expire_due_reservations
 from ledger.settings import LedgerSettings
 from tests.integration.ledger.conftest import balance, new_partner, unique
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 
 async def test_ops_registers_a_partner_and_its_token_sees_only_its_own_account(
@@ -40,8 +41,8 @@ async def test_ops_registers_a_partner_and_its_token_sees_only_its_own_account(
         json={
             "partner_id": unique("p"),
             "name": "x",
-            "credit_price_list_id": "credits-eur",
-            "mailing_price_list_id": "mailings-standard",
+            "credit_price_list_id": CREDIT_PRICE_LIST["id"],
+            "mailing_price_list_id": MAILING_PRICE_LIST["id"],
         },
     )
     assert forbidden.status_code == 403
@@ -63,8 +64,8 @@ async def test_a_partner_cannot_be_registered_twice(ledger_api: httpx.AsyncClien
         json={
             "partner_id": partner_id,
             "name": "again",
-            "credit_price_list_id": "credits-eur",
-            "mailing_price_list_id": "mailings-standard",
+            "credit_price_list_id": CREDIT_PRICE_LIST["id"],
+            "mailing_price_list_id": MAILING_PRICE_LIST["id"],
         },
     )
     assert again.status_code == 409

@@ -2,7 +2,7 @@
 then the `events` table with its indexes divided by its rows.
 
 A busy ledger stores hundreds of millions of debits, so their size is a budget we hold to. With
-ids of the contract's length (`shared.messages`) and the metadata every event carries (causation
+ids of the contract's length (the test builders') and the metadata every event carries (causation
 id, correlation id, actor) a row takes about 400 bytes before its payload: a v2 debit measured
 621 bytes (a v1 debit with its quote and the hash as hex text: 1,279). The budget keeps it there.
 """
@@ -17,12 +17,13 @@ from ledger.bootstrap import bootstrap
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
 from shared.codec import encode
-from shared.messages import mailing_sent
 from shared.messaging.consumer import apply_batch_until_done
 from shared.messaging.inbox import IncomingRecord
 from tests.integration.conftest import OPS_TOKEN
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import unique
+from tests.support.messages import mailing_sent
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +55,8 @@ async def test_a_mailing_debit_keeps_to_its_budget_in_the_events_table(
                     "partner_id": partner_id,
                     "name": f"Agency {partner_id}",
                     "locale": "de",
-                    "credit_price_list_id": "credits-eur",
-                    "mailing_price_list_id": "mailings-standard",
+                    "credit_price_list_id": CREDIT_PRICE_LIST["id"],
+                    "mailing_price_list_id": MAILING_PRICE_LIST["id"],
                 },
             )
             assert created.status_code == 201, created.text

@@ -15,6 +15,7 @@ from tests.integration.ledger.conftest import (
     new_partner,
     read_topic,
 )
+from tests.support.price_lists import MAILING_PRICE_LIST
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 
@@ -44,7 +45,7 @@ async def test_each_mailing_debits_its_credits_once_even_when_delivered_twice(
     debits = [e for e in history.json()["events"] if e["type"] == "MailingDebited"]
     assert len(debits) == 2
     assert debits[0]["payload"]["credits"] == 5250
-    assert debits[0]["payload"]["price_list_id"] == "mailings-standard"
+    assert debits[0]["payload"]["price_list_id"] == MAILING_PRICE_LIST["id"]
     assert debits[0]["payload"]["price_list_version"] == 1
     assert debits[0]["metadata"]["causation_id"] == first["id"]
     assert debits[0]["metadata"]["correlation_id"] == first["data"]["mailing_id"]

@@ -32,6 +32,7 @@ from tests.integration.ledger.conftest import (
     new_partner,
     read_topic,
 )
+from tests.support.price_lists import MAILING_PRICE_LIST
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 
@@ -157,7 +158,7 @@ async def test_export_lists_every_event_with_its_quote_and_running_balance(
     debits = [r for r in rows if r["type"] == "MailingDebited"]
     assert [r["credits_delta"] for r in debits] == [-105, -210, -315]
     assert debits[-1]["balance_after"] == 9000 - 630
-    assert debits[0]["price_list_id"] == "mailings-standard"
+    assert debits[0]["price_list_id"] == MAILING_PRICE_LIST["id"]
     assert debits[0]["price_list_version"] == 1
     assert debits[0]["quote"]["amount_minor"] == 105
     code, csv_output = await asyncio.to_thread(

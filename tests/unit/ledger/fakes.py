@@ -50,6 +50,7 @@ from ledger.service_layer.ports import (
 )
 from shared.messaging.inbox import EventKey
 from shared.messaging.outbox import OutgoingMessage
+from tests.support.price_lists import CREDIT_TIERS, CREDITS_PER_RECIPIENT
 
 RecordKey = tuple[RecordKind, str, str]  # (kind, partner id, record id)
 QuoteKey = tuple[str, int, str, int]  # (price list id, version, component, quantity)
@@ -488,10 +489,8 @@ class VolumeTier:
     unit_amount: Decimal
 
 
-DEFAULT_CREDIT_TIERS = (
-    VolumeTier(up_to=10_000, unit_amount=Decimal("0.0100")),
-    VolumeTier(up_to=None, unit_amount=Decimal("0.0080")),
-)
+# The tiers of the canonical credit price list (tests.support.price_lists).
+DEFAULT_CREDIT_TIERS = tuple(VolumeTier(up_to, unit_price) for up_to, unit_price in CREDIT_TIERS)
 
 
 class FakePricing:
@@ -501,7 +500,7 @@ class FakePricing:
 
     def __init__(
         self,
-        credits_per_recipient: Decimal = Decimal("1.05"),
+        credits_per_recipient: Decimal = CREDITS_PER_RECIPIENT,
         credit_tiers: Sequence[VolumeTier] = DEFAULT_CREDIT_TIERS,
         currency: str = "EUR",
         price_list_version: int = 3,

@@ -11,9 +11,9 @@ import orjson
 
 from shared.codec import encode, to_document
 from shared.envelope import CloudEvent
-from shared.messages import mailing_sent
 from shared.messaging.inbox import IncomingRecord
 from shared.topics import MAILING_SENT, PAYMENT_RESULTS
+from tests.support.messages import mailing_sent
 
 from .scenarios import CUSTOMER, PARTNER, T0, minutes
 

@@ -1,0 +1,38 @@
+"""Small clients that set the system up as an operator would: through the services' own APIs."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from tests.support.price_lists import LEDGER_PRICE_LISTS
+
+
+class SetupRefused(RuntimeError):
+    """A service refused a setup call (tests and benchmarks stop on it, with its answer)."""
+
+
+def _created(response: httpx.Response, what: str) -> None:
+    if response.status_code != 201:
+        raise SetupRefused(f"{what}: {response.status_code} {response.text}")
+
+
+async def create_price_lists(
+    pricing: httpx.AsyncClient, price_lists: Iterable[dict[str, Any]] = LEDGER_PRICE_LISTS
+) -> None:
+    """Create ``price_lists`` with ``pricing`` (a client carrying the admin token and the base
+    URL); by default the two lists the ledger needs."""
+    for price_list in price_lists:
+        _created(await pricing.post("/v1/price-lists", json=price_list), price_list["id"])
+
+
+def create_price_lists_now(
+    pricing_url: str,
+    admin_token: str,
+    price_lists: Iterable[dict[str, Any]] = LEDGER_PRICE_LISTS,
+) -> None:
+    """:func:`create_price_lists` for code without an event loop (process-level tests)."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=pricing_url, headers=headers) as pricing:
+        for price_list in price_lists:
+            _created(pricing.post("/v1/price-lists", json=price_list), price_list["id"])

@@ -1,0 +1,46 @@
+"""The price lists every test, benchmark and the demo load into pricing.
+
+They are the pricing service's own canonical examples (`pricing.examples`, which its OpenAPI
+document is built from), so one set of lists is written once; this module only names them for
+the ledger's side and says what they cost, as an oracle independent of the pricing code.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pricing import examples
+
+MAILING_PRICE_LIST: dict[str, Any] = examples.MAILING_CREDITS
+"""What a mailing costs in credits: a flat price per recipient."""
+CREDIT_PRICE_LIST: dict[str, Any] = examples.CREDIT_PRICES_EUR
+"""What credits cost in EUR: volume tiers (every credit at the price of the tier the whole
+quantity falls in)."""
+PLAN_PRICE_LIST: dict[str, Any] = examples.NEWSLETTER_PLANS
+"""Plan variants with a recurring and a metered component."""
+LEDGER_PRICE_LISTS = (MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
+"""The two lists the ledger needs: mailings in credits, credits in money."""
+
+CREDITS_PER_RECIPIENT = Decimal(
+    MAILING_PRICE_LIST["first_version"]["metered_components"]["recipients"]["price"]["unit_price"]
+)
+CREDIT_TIERS: tuple[tuple[int | None, Decimal], ...] = tuple(
+    (None if tier["up_to"] is None else int(tier["up_to"]), Decimal(tier["unit_price"]))
+    for tier in CREDIT_PRICE_LIST["first_version"]["metered_components"]["credits"]["price"][
+        "tiers"
+    ]
+)
+"""(up to, unit price in EUR) of each credit tier, the last one open-ended."""
+
+
+def credits_for(recipients: int) -> int:
+    """What a mailing to ``recipients`` costs: the exact amount rounded once, half-up."""
+    return int((recipients * CREDITS_PER_RECIPIENT).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def price_minor(credits: int) -> int:
+    """What ``credits`` cost in euro cents: all of them at the unit price of the tier the
+    quantity falls in, rounded once, half-up."""
+    for up_to, unit_price in CREDIT_TIERS:
+        if up_to is None or credits <= up_to:
+            return int((credits * unit_price * 100).quantize(Decimal(1), ROUND_HALF_UP))
+    raise AssertionError("the last credit tier is open-ended")
