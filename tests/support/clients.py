@@ -1,6 +1,7 @@
 """Small clients that set the system up as an operator would: through the services' own APIs."""
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -36,3 +37,20 @@ def create_price_lists_now(
     with httpx.Client(base_url=pricing_url, headers=headers) as pricing:
         for price_list in price_lists:
             _created(pricing.post("/v1/price-lists", json=price_list), price_list["id"])
+
+
+@asynccontextmanager
+async def app_client(
+    app: Any, token: str, base_url: str = "http://ledger"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an ASGI ``app`` in this process, with the app started (its lifespan) and
+    every request carrying ``token`` as its bearer."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        yield client

@@ -15,6 +15,7 @@ from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.settings import LedgerSettings
 from tests.integration.conftest import KAFKA, OPS_TOKEN
+from tests.support.clients import app_client
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
 _ids = itertools.count(1)
@@ -27,14 +28,7 @@ def unique(prefix: str) -> str:
 @pytest.fixture(scope="session")
 async def ledger_api(ledger_settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(ledger_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(app, OPS_TOKEN) as client:
         yield client
 
 

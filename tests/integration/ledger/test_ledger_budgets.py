@@ -23,6 +23,7 @@ from tests.integration.ledger.conftest import (
     new_partner,
     read_topic,
 )
+from tests.support.clients import app_client
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 
@@ -31,14 +32,7 @@ pytestmark = pytest.mark.usefixtures("ledger_workers")
 async def second_worker(ledger_settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
     """Another API worker: its own app, engine and connections, as a second process has."""
     app = create_app(ledger_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger-2",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(app, OPS_TOKEN, base_url="http://ledger-2") as client:
         yield client
 
 

@@ -7,7 +7,6 @@ id, correlation id, actor) a row takes about 400 bytes before its payload: a v2 
 621 bytes (a v1 debit with its quote and the hash as hex text: 1,279). The budget keeps it there.
 """
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -22,6 +21,7 @@ from shared.messaging.inbox import IncomingRecord
 from tests.integration.conftest import OPS_TOKEN
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import unique
+from tests.support.clients import app_client
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
 
@@ -40,14 +40,7 @@ async def test_a_mailing_debit_keeps_to_its_budget_in_the_events_table(
     settings = ledger_settings.model_copy(update={"database_url": url})
     app = create_app(settings)
     partners = [unique("partner") for _ in range(PARTNERS)]
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as api,
-    ):
+    async with app_client(app, OPS_TOKEN) as api:
         for partner_id in partners:
             created = await api.post(
                 "/v1/partners",

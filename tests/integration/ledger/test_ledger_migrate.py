@@ -5,7 +5,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -20,6 +19,7 @@ from shared import migrations
 from shared.database import create_engine
 from tests.integration.conftest import OPS_TOKEN
 from tests.integration.databases import database_url, recreate_database
+from tests.support.clients import app_client
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 QUOTE = {"amount_minor": 105, "currency": "CREDITS", "lines": [{"quantity": 100}]}
@@ -159,14 +159,7 @@ async def test_migrate_rebuilds_the_read_models_of_a_database_written_before_the
     assert "rebuilt the read models and snapshots of 2 partners" in output
 
     app = create_app(LedgerSettings(database_url=url, ops_token=OPS_TOKEN))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as api,
-    ):
+    async with app_client(app, OPS_TOKEN) as api:
 
         async def get(path: str, **params: str) -> Any:
             response = await api.get(f"/v1/partners/{path}", params=params)

@@ -32,6 +32,7 @@ from tests.integration.ledger.conftest import (
     new_partner,
     read_topic,
 )
+from tests.support.clients import app_client
 from tests.support.price_lists import MAILING_PRICE_LIST
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
@@ -242,14 +243,7 @@ async def test_ops_dead_letter_sets_a_message_aside_and_the_consumer_skips_it_on
         }
     )
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as api,
-    ):
+    async with app_client(app, OPS_TOKEN) as api:
         partner_id, _ = await new_partner(api)
         await api.post(
             f"/v1/partners/{partner_id}/credits/grants", json={"credits": 10000, "reason": "x"}

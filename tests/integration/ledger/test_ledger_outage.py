@@ -4,7 +4,6 @@ and it still stops promptly when asked (nothing of the unfinished batch is commi
 import asyncio
 import uuid
 
-import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
 
@@ -16,6 +15,7 @@ from shared.kafka_admin import ensure_topics
 from tests.integration.conftest import KAFKA, OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.support.clients import app_client
 
 
 async def test_a_pricing_outage_delays_debits_but_loses_none(
@@ -32,14 +32,7 @@ async def test_a_pricing_outage_delays_debits_but_loses_none(
     )
     down = settings.model_copy(update={"pricing_url": f"http://127.0.0.1:{free_port()}"})
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as api,
-    ):
+    async with app_client(app, OPS_TOKEN) as api:
         partner_id, _ = await new_partner(api)
         sent = mailing_sent(partner_id, "c1", 1000)
         await producer.send_and_wait(

@@ -25,6 +25,7 @@ from shared.kafka_admin import ensure_topics
 from tests.integration.conftest import KAFKA, OPS_TOKEN
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.support.clients import app_client
 
 INTERVAL = 3
 
@@ -51,14 +52,7 @@ async def api(settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
         asyncio.create_task(run_consumers(settings, stop)),
         asyncio.create_task(run_relay_and_expiry(settings, stop)),
     ]
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(app, OPS_TOKEN) as client:
         yield client
     stop.set()
     await asyncio.gather(*workers)

@@ -24,6 +24,7 @@ from ledger.settings import LedgerSettings
 from ledger.webhook_worker import run_webhooks
 from tests.integration.conftest import OPS_TOKEN, free_port
 from tests.integration.ledger.conftest import eventually, new_partner, read_topic
+from tests.support.clients import app_client
 
 
 @dataclass
@@ -97,14 +98,7 @@ def webhook_settings(ledger_settings: LedgerSettings) -> LedgerSettings:
 @pytest.fixture(scope="module")
 async def api(webhook_settings: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(webhook_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(app, OPS_TOKEN) as client:
         yield client
 
 

@@ -23,6 +23,7 @@ from shared.messaging.outbox import Outbox
 from tests.integration.conftest import KAFKA, OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.support.clients import app_client
 
 
 @pytest.fixture
@@ -44,14 +45,7 @@ async def own_system(ledger_settings: LedgerSettings) -> LedgerSettings:
 @pytest.fixture
 async def api(own_system: LedgerSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(own_system)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://ledger",
-            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(app, OPS_TOKEN) as client:
         yield client
 
 
