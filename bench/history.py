@@ -63,11 +63,12 @@ from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.messaging.inbox import Inbox, IncomingRecord
 from shared.topics import MAILING_SENT
-from tests.integration.conftest import ADMIN_HEADERS, KAFKA, PRICING_ADMIN_TOKEN, free_port
+from tests.integration.conftest import ADMIN_HEADERS, PRICING_ADMIN_TOKEN, free_port
 from tests.integration.databases import DB_SUFFIX, database_url, fresh_migrated_database
 from tests.support.clients import create_price_lists
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import KAFKA
 
 OPS = "bench-history-ops-token"
 CUSTOMERS = ("c1", "c2", "c3")

@@ -59,11 +59,12 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from shared.topics import ALL_TOPICS, MAILING_SENT
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.databases import database_url, fresh_migrated_database
 from tests.support.clients import create_price_lists
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import KAFKA
 
 OPS = "bench-ops-token-0123"
 PRICING_ADMIN = "bench-pricing-admin-token"

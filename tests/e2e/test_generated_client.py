@@ -30,6 +30,7 @@ from tests.e2e.conftest import ServiceProcess, wait_healthy
 from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import system_env
 
 OPS = "generated-client-ops-token"
 PRICING_ADMIN = "generated-client-pricing-admin"
@@ -51,15 +52,15 @@ def services(tmp_path: Path) -> Iterator[Services]:
     ledger_db = asyncio.run(fresh_migrated_database("ledger_client", LEDGER_MIGRATIONS))
     pricing_port, ledger_port = free_port(), free_port()
     pricing_url = f"http://127.0.0.1:{pricing_port}"
-    env = {
-        "PRICING_DATABASE_URL": pricing_db,
-        "PRICING_PORT": str(pricing_port),
-        "PRICING_ADMIN_TOKEN": PRICING_ADMIN,
-        "LEDGER_DATABASE_URL": ledger_db,
-        "LEDGER_PORT": str(ledger_port),
-        "LEDGER_PRICING_URL": pricing_url,
-        "LEDGER_OPS_TOKEN": OPS,
-    }
+    env = system_env(
+        prefix=f"client{uuid.uuid4().hex[:8]}.",
+        ops_token=OPS,
+        pricing_admin_token=PRICING_ADMIN,
+        pricing_db=pricing_db,
+        pricing_port=pricing_port,
+        ledger_db=ledger_db,
+        ledger_port=ledger_port,
+    )
     started: list[ServiceProcess] = []
     try:
         for name, module, url in (

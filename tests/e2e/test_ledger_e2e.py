@@ -26,11 +26,12 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from tests.e2e.conftest import ServiceProcess, wait_healthy
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.clients import create_price_lists_now
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import KAFKA, system_env
 
 OPS = "e2e-ops-token-0123"
 PRICING_ADMIN = "e2e-pricing-admin-token"
@@ -72,22 +73,16 @@ def system(tmp_path: Path) -> Iterator[System]:
     ledger_db = asyncio.run(fresh_migrated_database("ledger_e2e", LEDGER_MIGRATIONS))
     asyncio.run(ensure_topics(KAFKA, prefix=prefix))
     pricing_port, ledger_port = free_port(), free_port()
-    env = {
-        "PRICING_DATABASE_URL": pricing_db,
-        "PRICING_PORT": str(pricing_port),
-        "PRICING_ADMIN_TOKEN": PRICING_ADMIN,
-        "LEDGER_DATABASE_URL": ledger_db,
-        "LEDGER_PORT": str(ledger_port),
-        "LEDGER_PRICING_URL": f"http://127.0.0.1:{pricing_port}",
-        "LEDGER_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "LEDGER_TOPIC_PREFIX": prefix,
-        "LEDGER_OPS_TOKEN": OPS,
-        "LEDGER_MINIMUM_CHARGE_MINOR": str(MINIMUM_CHARGE_MINOR),
-        "LEDGER_RELAY_POLL_SECONDS": "0.05",
-        # Several consumers run at once (and other checkouts' tests on this machine).
-        "LEDGER_CONSUMER_METRICS_PORT": "0",
-        "LEDGER_RELAY_METRICS_PORT": "0",
-    }
+    env = system_env(
+        prefix=prefix,
+        ops_token=OPS,
+        pricing_admin_token=PRICING_ADMIN,
+        pricing_db=pricing_db,
+        pricing_port=pricing_port,
+        ledger_db=ledger_db,
+        ledger_port=ledger_port,
+    )
+    env["LEDGER_MINIMUM_CHARGE_MINOR"] = str(MINIMUM_CHARGE_MINOR)
     running = System(env, tmp_path, f"http://127.0.0.1:{ledger_port}", prefix)
     try:
         pricing = running.start("pricing", "pricing", "serve")

@@ -30,11 +30,12 @@ from tests.e2e.monitoring_queries import (
     exported_names,
     queried_names,
 )
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.clients import create_price_lists_now
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import KAFKA, system_env
 
 OPS = "e2e-monitoring-ops-token"
 PRICING_ADMIN = "e2e-monitoring-pricing-admin"
@@ -77,30 +78,18 @@ def running(tmp_path: Path) -> Iterator[Running]:
             *("payments", "worker", "notifier"),
         )
     }
-    env = {
-        "PRICING_DATABASE_URL": pricing_db,
-        "PRICING_PORT": str(port["pricing"]),
-        "PRICING_ADMIN_TOKEN": PRICING_ADMIN,
-        "LEDGER_DATABASE_URL": ledger_db,
-        "LEDGER_PORT": str(port["ledger"]),
-        "LEDGER_CONSUMER_METRICS_PORT": str(port["consumer"]),
-        "LEDGER_RELAY_METRICS_PORT": str(port["relay"]),
-        "LEDGER_WEBHOOK_METRICS_PORT": str(port["webhooks"]),
-        "LEDGER_PRICING_URL": f"http://127.0.0.1:{port['pricing']}",
-        "LEDGER_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "LEDGER_TOPIC_PREFIX": prefix,
-        "LEDGER_CONSUMER_GROUP": f"{prefix}ledger",
-        "LEDGER_OPS_TOKEN": OPS,
-        "LEDGER_RELAY_POLL_SECONDS": "0.05",
-        "PAYMENTS_DATABASE_URL": payments_db,
-        "PAYMENTS_PORT": str(port["payments"]),
-        "PAYMENTS_WORKER_METRICS_PORT": str(port["worker"]),
-        "PAYMENTS_NOTIFIER_METRICS_PORT": str(port["notifier"]),
-        "PAYMENTS_KAFKA_BOOTSTRAP_SERVERS": KAFKA,
-        "PAYMENTS_TOPIC_PREFIX": prefix,
-        "PAYMENTS_CONSUMER_GROUP": f"{prefix}payments",
-        "PAYMENTS_NOTIFIER_GROUP": f"{prefix}notifier",
-    }
+    env = system_env(
+        prefix=prefix,
+        ops_token=OPS,
+        pricing_admin_token=PRICING_ADMIN,
+        pricing_db=pricing_db,
+        pricing_port=port["pricing"],
+        ledger_db=ledger_db,
+        ledger_port=port["ledger"],
+        payments_db=payments_db,
+        payments_port=port["payments"],
+        metrics_ports={w: port[w] for w in ("consumer", "relay", "webhooks", "worker", "notifier")},
+    )
     started: list[ServiceProcess] = []
 
     def start(name: str, *args: str) -> ServiceProcess:

@@ -2,7 +2,6 @@
 served by uvicorn on a free port, and the ledger wired to them with a topic prefix of its own."""
 
 import asyncio
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -21,8 +20,8 @@ from pricing.settings import PricingSettings
 from shared.kafka_admin import ensure_topics
 from tests.integration.databases import fresh_migrated_database
 from tests.support.clients import create_price_lists
+from tests.support.settings import KAFKA
 
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 OPS_TOKEN = "ops-token-for-tests"
 PRICING_ADMIN_TOKEN = "pricing-admin-token-for-tests"
 ADMIN_HEADERS = {"Authorization": f"Bearer {PRICING_ADMIN_TOKEN}"}

@@ -59,7 +59,7 @@ from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics, partitions_of
 from tests.e2e.conftest import REPO, ServiceProcess, wait_healthy
-from tests.integration.conftest import KAFKA, PRICING_ADMIN_TOKEN, free_port
+from tests.integration.conftest import PRICING_ADMIN_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import (
@@ -68,6 +68,7 @@ from tests.support.price_lists import (
     credits_for,
     price_minor,
 )
+from tests.support.settings import KAFKA
 
 STACK = REPO / "deploy" / "local" / "stack.sh"
 OPS = "soak-ops-token-0123456"

@@ -14,9 +14,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.settings import LedgerSettings
-from tests.integration.conftest import KAFKA, OPS_TOKEN
+from tests.integration.conftest import OPS_TOKEN
 from tests.support.clients import app_client
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.settings import KAFKA
 
 _ids = itertools.count(1)
 

@@ -22,7 +22,7 @@ from ledger.ops import reingest_topic
 from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
-from tests.integration.conftest import KAFKA, OPS_TOKEN
+from tests.integration.conftest import OPS_TOKEN
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import (
     Publish,
@@ -34,6 +34,7 @@ from tests.integration.ledger.conftest import (
 )
 from tests.support.clients import app_client
 from tests.support.price_lists import MAILING_PRICE_LIST
+from tests.support.settings import KAFKA
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 

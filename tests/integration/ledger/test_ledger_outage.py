@@ -12,10 +12,11 @@ from ledger.entrypoints import run_consumers
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
 from shared.kafka_admin import ensure_topics
-from tests.integration.conftest import KAFKA, OPS_TOKEN, free_port
+from tests.integration.conftest import OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
 from tests.support.clients import app_client
+from tests.support.settings import KAFKA
 
 
 async def test_a_pricing_outage_delays_debits_but_loses_none(

@@ -20,10 +20,11 @@ from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
 from shared.messaging.outbox import Outbox
-from tests.integration.conftest import KAFKA, OPS_TOKEN, free_port
+from tests.integration.conftest import OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
 from tests.support.clients import app_client
+from tests.support.settings import KAFKA
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from shared.codec import decode, encode
 from shared.database import create_engine
 from shared.envelope import CloudEvent
 from shared.kafka_admin import ensure_topics
-from tests.integration.conftest import KAFKA
 from tests.integration.databases import fresh_migrated_database
+from tests.support.settings import KAFKA
 
 STRIPE_KEY = "sk_test_local"
 

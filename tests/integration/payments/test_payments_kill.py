@@ -15,7 +15,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devtools.stripe_server import LocalStripe
-from tests.integration.conftest import KAFKA
 from tests.integration.payments.conftest import (
     STRIPE_KEY,
     attempt_row,
@@ -26,6 +25,7 @@ from tests.integration.payments.conftest import (
     saved_method,
     unique,
 )
+from tests.support.settings import KAFKA
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -18,8 +18,9 @@ from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier
 from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.payments.conftest import healthy_metrics, publish, unique
+from tests.support.settings import KAFKA
 
 
 class Mailbox:

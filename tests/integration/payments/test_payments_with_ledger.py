@@ -20,7 +20,7 @@ from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier, run_worker
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
     Publish,
     balance,
@@ -33,6 +33,7 @@ from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
 )
 from tests.integration.payments.conftest import intents_for, saved_method, unique
 from tests.integration.payments.test_payments_notifier import Mailbox
+from tests.support.settings import KAFKA
 
 pytestmark = pytest.mark.usefixtures("ledger_workers", "payment_services")
 

@@ -18,7 +18,7 @@ from payments.entrypoints import run_worker
 from payments.service_layer.ports import GatewayUnavailable
 from payments.settings import PaymentsSettings
 from shared.codec import encode
-from tests.integration.conftest import KAFKA, free_port
+from tests.integration.conftest import free_port
 from tests.integration.payments.conftest import (
     attempt_row,
     healthy_metrics,
@@ -27,6 +27,7 @@ from tests.integration.payments.conftest import (
     read_results,
     unique,
 )
+from tests.support.settings import KAFKA
 
 DECLINES = {
     "pm_poor": Outcome("failed", "pi_poor", "insufficient_funds", "Insufficient funds.", True),
