@@ -18,7 +18,9 @@ JSON payload) and how older stored shapes are read back (upcasting) is decided h
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -279,11 +281,12 @@ _JSONB_ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
 }
-_NEEDS_ESCAPE = frozenset(_JSONB_ESCAPES)
+# The characters `_JSONB_ESCAPES` rewrites; searched for in C, most strings having none.
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 
 
 def _jsonb_string(text: str) -> str:
-    if _NEEDS_ESCAPE.isdisjoint(text):
+    if _NEEDS_ESCAPE.search(text) is None:
         return f'"{text}"'
     return '"' + "".join(_JSONB_ESCAPES.get(char, char) for char in text) + '"'
 
@@ -294,9 +297,22 @@ def _jsonb_key(key: str) -> tuple[int, bytes]:
     return len(raw), raw
 
 
+@functools.lru_cache(maxsize=4096)
+def _jsonb_keys(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # An object's keys in jsonb's order, each with its rendering. Events of one type carry the
+    # same few key sets, so the sort is done once per key set, not once per event.
+    return tuple((key, _jsonb_string(key)) for key in sorted(keys, key=_jsonb_key))
+
+
 def jsonb_text(value: object) -> str:
     """The text PostgreSQL renders for ``value`` stored as jsonb (``payload::text``), which the
     hash chain covers. Floats are refused (their rendering is numeric's, not Python's)."""
+    kind = type(value)
+    # Exact types first: the strings and ints of every event's payload and metadata.
+    if kind is str:
+        return _jsonb_string(value)  # type: ignore[arg-type]
+    if kind is int:
+        return str(value)
     if isinstance(value, str):
         return _jsonb_string(value)
     if value is None:
@@ -308,8 +324,8 @@ def jsonb_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        keys = sorted(value, key=_jsonb_key)
-        return "{" + ", ".join(f"{_jsonb_string(k)}: {jsonb_text(value[k])}" for k in keys) + "}"
+        members = [f"{key}: {jsonb_text(value[name])}" for name, key in _jsonb_keys(tuple(value))]
+        return "{" + ", ".join(members) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
     raise TypeError(f"no exact jsonb rendering for {type(value).__name__}")
