@@ -324,7 +324,16 @@ def jsonb_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        members = [f"{key}: {jsonb_text(value[name])}" for name, key in _jsonb_keys(tuple(value))]
+        members = []
+        for name, key in _jsonb_keys(tuple(value)):
+            item = value[name]
+            kind = type(item)
+            if kind is str:
+                members.append(f"{key}: {_jsonb_string(item)}")
+            elif kind is int:
+                members.append(f"{key}: {item}")
+            else:
+                members.append(f"{key}: {jsonb_text(item)}")
         return "{" + ", ".join(members) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
@@ -344,11 +353,6 @@ def chain_hash(
     it (``ops audit verify`` recomputes it there): the writer hashes a batch in one pass instead
     of a row trigger looking up each previous hash. ``TypeError`` when a value has no exact
     rendering; the row is then written without a hash and the trigger computes it."""
-    utc = recorded_at.astimezone(UTC)
-    at = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond:06d}"
-    )
     text = "|".join(
         (
             previous.hex() if previous is not None else "",
@@ -357,7 +361,17 @@ def chain_hash(
             type_name,
             jsonb_text(payload),
             jsonb_text(dict(metadata)),
-            at,
+            _hashed_time(recorded_at),
         )
     )
     return hashlib.sha256(text.encode()).digest()
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed_time(recorded_at: datetime) -> str:
+    # The events of a batch share their recorded_at: rendered once per batch, not per event.
+    utc = recorded_at.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}"
+    )
