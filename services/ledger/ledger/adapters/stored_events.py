@@ -144,13 +144,13 @@ def _decoder(hint: object) -> Callable[[JsonValue], object]:
     return lambda value: value
 
 
-def _encoder(hint: object) -> Callable[[Any], JsonValue]:
+def _encoder(hint: object) -> Callable[[Any], JsonValue] | None:
     """How to make a field's value JSON-safe, decided once per field rather than per value:
-    scalars pass as they are, which keeps writing a busy partner's debits cheap."""
+    None for scalars, which pass as they are (writing a busy partner's debits stays cheap)."""
     options = _options(hint)
     plain = {str, int, bool, type(None)}
     if hint in plain or (options and set(options) <= plain):
-        return lambda value: value
+        return None
     return _encode
 
 
@@ -175,23 +175,36 @@ _SPECIAL: Mapping[type[Event], tuple[tuple[str, Callable[[JsonValue], object]], 
     for cls, decoders in _DECODERS.items()
 }
 
-_ENCODERS: Mapping[type[Event], tuple[tuple[str, Callable[[Any], JsonValue]], ...]] = {
-    cls: tuple((name, _encoder(hint)) for name, hint in typing.get_type_hints(cls).items())
-    for cls in EVENT_TYPES.values()
-}
+# Per type and field: its encoder (None: as it is), whether it is left out at its usual value,
+# and that value.
+_Plan = tuple[tuple[str, Callable[[Any], JsonValue] | None, bool, object], ...]
+
+
+def _plan(cls: type[Event], as_is: tuple[str, ...] = ()) -> _Plan:
+    omitted = _OMITTED_AT.get(cls, {})
+    return tuple(
+        (name, None if name in as_is else _encoder(hint), name in omitted, omitted.get(name))
+        for name, hint in typing.get_type_hints(cls).items()
+    )
+
+
+_ENCODERS: Mapping[type[Event], _Plan] = {cls: _plan(cls) for cls in EVENT_TYPES.values()}
+
+
+def _payload(event: Event, plan: _Plan) -> Payload:
+    payload: Payload = {}
+    for name, encode, omittable, usual in plan:
+        value = getattr(event, name)
+        if omittable and value == usual:
+            continue
+        payload[name] = value if encode is None else encode(value)
+    return payload
 
 
 def event_to_dict(event: Event) -> tuple[str, Payload]:
     """The event's type name and its JSON-safe payload in today's shape."""
     cls = type(event)
-    omitted = _OMITTED_AT.get(cls, {})
-    payload: Payload = {}
-    for name, encode in _ENCODERS[cls]:
-        value = getattr(event, name)
-        if name in omitted and value == omitted[name]:
-            continue
-        payload[name] = encode(value)
-    return cls.__name__, payload
+    return cls.__name__, _payload(event, _ENCODERS[cls])
 
 
 def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
@@ -225,6 +238,11 @@ def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
 # (test_ledger_event_size.py), and a debit is recorded within seconds of its mailing.
 _BEFORE_RECORDED: Mapping[str, tuple[str, ...]] = {"MailingDebited": ("sent_at",)}
 _SECOND = timedelta(seconds=1)
+# A row's encoders leave those times as they are: `to_row` replaces them, so rendering them as
+# ISO text first would be wasted.
+_ROW_ENCODERS: Mapping[type[Event], _Plan] = {
+    cls: _plan(cls, _BEFORE_RECORDED.get(name, ())) for name, cls in EVENT_TYPES.items()
+}
 
 
 def _whole_second(at: datetime) -> datetime:
@@ -240,7 +258,8 @@ def _needs(recorded_at: datetime | None, type_name: str) -> datetime:
 def to_row(event: Event, recorded_at: datetime | None = None) -> tuple[str, int, Payload]:
     """The event's stored type name, schema version and JSON payload (a row recorded at
     ``recorded_at``, needed by the types that store times relative to it)."""
-    type_name, payload = event_to_dict(event)
+    type_name = type(event).__name__
+    payload = _payload(event, _ROW_ENCODERS[type(event)])
     for name in _BEFORE_RECORDED.get(type_name, ()):
         value = getattr(event, name)
         if value is not None:
