@@ -18,7 +18,9 @@ JSON payload) and how older stored shapes are read back (upcasting) is decided h
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -142,13 +144,13 @@ def _decoder(hint: object) -> Callable[[JsonValue], object]:
     return lambda value: value
 
 
-def _encoder(hint: object) -> Callable[[Any], JsonValue]:
+def _encoder(hint: object) -> Callable[[Any], JsonValue] | None:
     """How to make a field's value JSON-safe, decided once per field rather than per value:
-    scalars pass as they are, which keeps writing a busy partner's debits cheap."""
+    None for scalars, which pass as they are (writing a busy partner's debits stays cheap)."""
     options = _options(hint)
     plain = {str, int, bool, type(None)}
     if hint in plain or (options and set(options) <= plain):
-        return lambda value: value
+        return None
     return _encode
 
 
@@ -173,23 +175,36 @@ _SPECIAL: Mapping[type[Event], tuple[tuple[str, Callable[[JsonValue], object]], 
     for cls, decoders in _DECODERS.items()
 }
 
-_ENCODERS: Mapping[type[Event], tuple[tuple[str, Callable[[Any], JsonValue]], ...]] = {
-    cls: tuple((name, _encoder(hint)) for name, hint in typing.get_type_hints(cls).items())
-    for cls in EVENT_TYPES.values()
-}
+# Per type and field: its encoder (None: as it is), whether it is left out at its usual value,
+# and that value.
+_Plan = tuple[tuple[str, Callable[[Any], JsonValue] | None, bool, object], ...]
+
+
+def _plan(cls: type[Event], as_is: tuple[str, ...] = ()) -> _Plan:
+    omitted = _OMITTED_AT.get(cls, {})
+    return tuple(
+        (name, None if name in as_is else _encoder(hint), name in omitted, omitted.get(name))
+        for name, hint in typing.get_type_hints(cls).items()
+    )
+
+
+_ENCODERS: Mapping[type[Event], _Plan] = {cls: _plan(cls) for cls in EVENT_TYPES.values()}
+
+
+def _payload(event: Event, plan: _Plan) -> Payload:
+    payload: Payload = {}
+    for name, encode, omittable, usual in plan:
+        value = getattr(event, name)
+        if omittable and value == usual:
+            continue
+        payload[name] = value if encode is None else encode(value)
+    return payload
 
 
 def event_to_dict(event: Event) -> tuple[str, Payload]:
     """The event's type name and its JSON-safe payload in today's shape."""
     cls = type(event)
-    omitted = _OMITTED_AT.get(cls, {})
-    payload: Payload = {}
-    for name, encode in _ENCODERS[cls]:
-        value = getattr(event, name)
-        if name in omitted and value == omitted[name]:
-            continue
-        payload[name] = encode(value)
-    return cls.__name__, payload
+    return cls.__name__, _payload(event, _ENCODERS[cls])
 
 
 def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
@@ -223,6 +238,11 @@ def event_from_dict(type_name: str, payload: Mapping[str, Any]) -> Event:
 # (test_ledger_event_size.py), and a debit is recorded within seconds of its mailing.
 _BEFORE_RECORDED: Mapping[str, tuple[str, ...]] = {"MailingDebited": ("sent_at",)}
 _SECOND = timedelta(seconds=1)
+# A row's encoders leave those times as they are: `to_row` replaces them, so rendering them as
+# ISO text first would be wasted.
+_ROW_ENCODERS: Mapping[type[Event], _Plan] = {
+    cls: _plan(cls, _BEFORE_RECORDED.get(name, ())) for name, cls in EVENT_TYPES.items()
+}
 
 
 def _whole_second(at: datetime) -> datetime:
@@ -238,7 +258,8 @@ def _needs(recorded_at: datetime | None, type_name: str) -> datetime:
 def to_row(event: Event, recorded_at: datetime | None = None) -> tuple[str, int, Payload]:
     """The event's stored type name, schema version and JSON payload (a row recorded at
     ``recorded_at``, needed by the types that store times relative to it)."""
-    type_name, payload = event_to_dict(event)
+    type_name = type(event).__name__
+    payload = _payload(event, _ROW_ENCODERS[type(event)])
     for name in _BEFORE_RECORDED.get(type_name, ()):
         value = getattr(event, name)
         if value is not None:
@@ -279,11 +300,12 @@ _JSONB_ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
 }
-_NEEDS_ESCAPE = frozenset(_JSONB_ESCAPES)
+# The characters `_JSONB_ESCAPES` rewrites; searched for in C, most strings having none.
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 
 
 def _jsonb_string(text: str) -> str:
-    if _NEEDS_ESCAPE.isdisjoint(text):
+    if _NEEDS_ESCAPE.search(text) is None:
         return f'"{text}"'
     return '"' + "".join(_JSONB_ESCAPES.get(char, char) for char in text) + '"'
 
@@ -294,9 +316,22 @@ def _jsonb_key(key: str) -> tuple[int, bytes]:
     return len(raw), raw
 
 
+@functools.lru_cache(maxsize=4096)
+def _jsonb_keys(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # An object's keys in jsonb's order, each with its rendering. Events of one type carry the
+    # same few key sets, so the sort is done once per key set, not once per event.
+    return tuple((key, _jsonb_string(key)) for key in sorted(keys, key=_jsonb_key))
+
+
 def jsonb_text(value: object) -> str:
     """The text PostgreSQL renders for ``value`` stored as jsonb (``payload::text``), which the
     hash chain covers. Floats are refused (their rendering is numeric's, not Python's)."""
+    kind = type(value)
+    # Exact types first: the strings and ints of every event's payload and metadata.
+    if kind is str:
+        return _jsonb_string(value)  # type: ignore[arg-type]
+    if kind is int:
+        return str(value)
     if isinstance(value, str):
         return _jsonb_string(value)
     if value is None:
@@ -308,8 +343,17 @@ def jsonb_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        keys = sorted(value, key=_jsonb_key)
-        return "{" + ", ".join(f"{_jsonb_string(k)}: {jsonb_text(value[k])}" for k in keys) + "}"
+        members = []
+        for name, key in _jsonb_keys(tuple(value)):
+            item = value[name]
+            kind = type(item)
+            if kind is str:
+                members.append(f"{key}: {_jsonb_string(item)}")
+            elif kind is int:
+                members.append(f"{key}: {item}")
+            else:
+                members.append(f"{key}: {jsonb_text(item)}")
+        return "{" + ", ".join(members) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
     raise TypeError(f"no exact jsonb rendering for {type(value).__name__}")
@@ -328,11 +372,6 @@ def chain_hash(
     it (``ops audit verify`` recomputes it there): the writer hashes a batch in one pass instead
     of a row trigger looking up each previous hash. ``TypeError`` when a value has no exact
     rendering; the row is then written without a hash and the trigger computes it."""
-    utc = recorded_at.astimezone(UTC)
-    at = (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond:06d}"
-    )
     text = "|".join(
         (
             previous.hex() if previous is not None else "",
@@ -341,7 +380,17 @@ def chain_hash(
             type_name,
             jsonb_text(payload),
             jsonb_text(dict(metadata)),
-            at,
+            _hashed_time(recorded_at),
         )
     )
     return hashlib.sha256(text.encode()).digest()
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed_time(recorded_at: datetime) -> str:
+    # The events of a batch share their recorded_at: rendered once per batch, not per event.
+    utc = recorded_at.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}"
+    )

@@ -137,7 +137,7 @@ class MailingSentHandler:
         priced = await self._price(known, accounts, reject)
         purchases = await self._auto_purchases_due(priced, accounts, now)
         changes = ChangeSet(accounts, now)
-        quotes: list[DebitQuote] = []
+        debited: list[tuple[Mailing, PricedItem]] = []
         applied = 0
         for index, (mailing, credits_quote, charge_minor) in enumerate(priced):
             if (mailing.partner_id, mailing.mailing_id) in already:
@@ -152,7 +152,7 @@ class MailingSentHandler:
                 continue
             already.add((mailing.partner_id, mailing.mailing_id))
             changes.decide(mailing.partner_id, events, _metadata(mailing))
-            quotes.append(_debit_quote(mailing, credits_quote))
+            debited.append((mailing, credits_quote))
             applied += 1
             due = purchases.get(mailing.partner_id)
             if due is not None and due[0] == index:
@@ -160,7 +160,12 @@ class MailingSentHandler:
 
         await changes.write(uow)
         kept = cache.quotes_kept
-        fresh = {_quote_key(q): q for q in quotes if _quote_key(q) not in kept}
+        # Nearly every quote was kept before: its DebitQuote is built only when it is new.
+        fresh: dict[tuple[str, int, str, int], DebitQuote] = {}
+        for mailing, credits_quote in debited:
+            key = _quote_key(mailing, credits_quote)
+            if key not in kept:
+                fresh[key] = _debit_quote(mailing, credits_quote)
         await uow.debit_quotes.keep(list(fresh.values()))
         if len(kept) + len(fresh) > 100_000:
             kept.clear()
@@ -349,8 +354,14 @@ def _debit_quote(mailing: Mailing, credits_quote: PricedItem) -> DebitQuote:
     )
 
 
-def _quote_key(quote: DebitQuote) -> tuple[str, int, str, int]:
-    return (quote.price_list_id, quote.price_list_version, quote.component, quote.quantity)
+def _quote_key(mailing: Mailing, credits_quote: PricedItem) -> tuple[str, int, str, int]:
+    """The key of `_debit_quote(mailing, credits_quote)` in `debit_quotes`."""
+    return (
+        credits_quote.price_list_id,
+        credits_quote.price_list_version,
+        MAILING_COMPONENT,
+        mailing.recipients,
+    )
 
 
 def request_auto_purchase(
