@@ -178,9 +178,16 @@ INGEST = [
             lambda p50, p99, top: [f"{p50:,.0f} / {p99:,.0f} / {top:,.0f} ms", ""]
         ),
     ),
-    plain("two consumer processes, one group", "two_consumers_events_per_s", "events/s"),
-    plain("one consumer, 6 partitions", "partitions_6_events_per_s", "events/s"),
+    plain("consumer CPU per debited event, one consumer", "ledger_consumer_cpu_us_per_event", "µs"),
+    plain(
+        "two consumer processes, one group, 6 partitions", "two_consumers_events_per_s", "events/s"
+    ),
     plain("one consumer, 12 partitions", "partitions_12_events_per_s", "events/s"),
+    plain(
+        "two consumer processes, 12 partitions",
+        "partitions_12_two_consumers_events_per_s",
+        "events/s",
+    ),
 ]
 
 # --- history --------------------------------------------------------------------------------
