@@ -27,7 +27,7 @@ from rich.table import Table
 
 from shared.codec import encode
 from tests.support.messages import mailing_sent
-from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, resale_price_list
 
 
 class DemoSettings(BaseSettings):
@@ -49,59 +49,18 @@ class DemoSettings(BaseSettings):
 
 
 # The canonical lists (tests/support), and a partner's own price list for its customers.
+RESALE_PRICE_LIST_ID = "demo-resale"
 PRICE_LISTS: list[dict[str, Any]] = [
     MAILING_PRICE_LIST,
     CREDIT_PRICE_LIST,
-    {
-        "id": "demo-resale",
-        "name": "Newsletter plans (a partner's own price list for its customers)",
-        "currency": "EUR",
-        "first_version": {
-            "effective_from": "2020-01-01T00:00:00Z",
-            "plan_variants": {
-                "starter": {
-                    "name": "Starter",
-                    "setup_fee": "49",
-                    "recurring_fee": "19",
-                    "fee_period": "P1M",
-                    "included_quantities": {"recipients": "5000"},
-                },
-                "business": {
-                    "name": "Business",
-                    "setup_fee": "99",
-                    "recurring_fee": "59",
-                    "fee_period": "P1M",
-                    "included_quantities": {"recipients": "20000"},
-                },
-            },
-            "recurring_components": {
-                "seats": {
-                    "name": "Seats",
-                    "fee_period": "P1M",
-                    "price": {"model": "flat", "unit_price": "5"},
-                }
-            },
-            "metered_components": {
-                "recipients": {
-                    "name": "Recipients",
-                    "price": {
-                        "model": "graduated",
-                        "tiers": [
-                            {"up_to": "50000", "unit_price": "0.004"},
-                            {"up_to": None, "unit_price": "0.003"},
-                        ],
-                    },
-                }
-            },
-        },
-    },
+    resale_price_list(RESALE_PRICE_LIST_ID),
 ]
 
 # Each demo customer's plan on the resale list, booked seats too.
 CONTRACTS: dict[str, tuple[str, dict[str, str]]] = {
-    "newsletter": ("starter", {}),
-    "shop": ("business", {"seats": "3"}),
-    "events": ("starter", {"seats": "1"}),
+    "newsletter": ("basic_monthly", {}),
+    "shop": ("basic_monthly", {"seats": "3"}),
+    "events": ("basic_monthly", {"seats": "1"}),
 }
 
 
@@ -203,7 +162,7 @@ async def register(api: httpx.AsyncClient, partner: DemoPartner) -> None:
         contracted = await api.put(
             f"/v1/partners/{partner.partner_id}/customers/{customer}/contract",
             json={
-                "price_list_id": "demo-resale",
+                "price_list_id": RESALE_PRICE_LIST_ID,
                 "plan_variant_id": variant,
                 "starts_on": this_month()[0].isoformat(),
                 "booked": booked,

@@ -20,6 +20,49 @@ PLAN_PRICE_LIST: dict[str, Any] = examples.NEWSLETTER_PLANS
 LEDGER_PRICE_LISTS = (MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
 """The two lists the ledger needs: mailings in credits, credits in money."""
 
+
+def resale_price_list(price_list_id: str) -> dict[str, Any]:
+    """A partner's own price list for its customers (statements, the demo): EUR 49 setup,
+    EUR 30 a month, seats at EUR 5, recipients graduated with 1,000 free a month."""
+    return {
+        "id": price_list_id,
+        "name": "Newsletter plans of an agency",
+        "currency": "EUR",
+        "first_version": {
+            "effective_from": "2020-01-01T00:00:00Z",
+            "plan_variants": {
+                "basic_monthly": {
+                    "name": "Basic",
+                    "setup_fee": "49",
+                    "recurring_fee": "30",
+                    "fee_period": "P1M",
+                    "included_quantities": {"recipients": "1000"},
+                }
+            },
+            "recurring_components": {
+                "seats": {
+                    "name": "Seats",
+                    "fee_period": "P1M",
+                    "price": {"model": "flat", "unit_price": "5"},
+                }
+            },
+            "metered_components": {
+                "recipients": {
+                    "name": "Recipients",
+                    "price": {
+                        "model": "graduated",
+                        "tiers": [
+                            {"up_to": "1000", "unit_price": "0.02"},
+                            {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
+                            {"up_to": None, "unit_price": "0.01"},
+                        ],
+                    },
+                }
+            },
+        },
+    }
+
+
 CREDITS_PER_RECIPIENT = Decimal(
     MAILING_PRICE_LIST["first_version"]["metered_components"]["recipients"]["price"]["unit_price"]
 )

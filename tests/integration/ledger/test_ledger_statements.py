@@ -27,50 +27,9 @@ from tests.integration.ledger.conftest import (
     unique,
 )
 from tests.integration.ledger.test_ledger_ops import run_cli
+from tests.support.price_lists import resale_price_list
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
-
-
-def resale_price_list(price_list_id: str) -> dict[str, Any]:
-    """A partner's own price list for its customers: EUR 49 setup, EUR 30 a month, seats at
-    EUR 5, recipients graduated with 1,000 free a month."""
-    return {
-        "id": price_list_id,
-        "name": "Newsletter plans of an agency",
-        "currency": "EUR",
-        "first_version": {
-            "effective_from": "2020-01-01T00:00:00Z",
-            "plan_variants": {
-                "basic_monthly": {
-                    "name": "Basic",
-                    "setup_fee": "49",
-                    "recurring_fee": "30",
-                    "fee_period": "P1M",
-                    "included_quantities": {"recipients": "1000"},
-                }
-            },
-            "recurring_components": {
-                "seats": {
-                    "name": "Seats",
-                    "fee_period": "P1M",
-                    "price": {"model": "flat", "unit_price": "5"},
-                }
-            },
-            "metered_components": {
-                "recipients": {
-                    "name": "Recipients",
-                    "price": {
-                        "model": "graduated",
-                        "tiers": [
-                            {"up_to": "1000", "unit_price": "0.02"},
-                            {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
-                            {"up_to": None, "unit_price": "0.01"},
-                        ],
-                    },
-                }
-            },
-        },
-    }
 
 
 def at(text: str) -> datetime:
