@@ -4,7 +4,7 @@
 import asyncio
 
 from payments.bootstrap import PaymentsContainer
-from shared.messaging.consumer import run_consumer
+from shared.messaging.consumer import Subscription, run_consumer
 from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_status, track_outbox_age
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
@@ -26,16 +26,12 @@ async def run_worker(container: PaymentsContainer, stop: asyncio.Event) -> None:
         await asyncio.gather(
             serve_worker_status(health, settings.host, settings.worker_metrics_port, stop),
             track_outbox_age(container.engine, stop, every_seconds=5.0),
-            run_consumer(
-                container.engine,
+            _consume(
+                container,
                 container.request_consumer().subscription(settings.consumer_group),
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                topic_prefix=settings.topic_prefix,
-                stop=stop,
-                after_batch=wake.set,
-                batch_size=settings.consumer_batch_size,
-                session_timeout_ms=settings.consumer_session_timeout_ms,
-                watch=consumer_watch,
+                stop,
+                wake,
+                consumer_watch,
             ),
             container.driver().run(stop, wake, settings.driver_poll_seconds),
             run_relay(
@@ -61,16 +57,35 @@ async def run_notifier(container: PaymentsContainer, stop: asyncio.Event) -> Non
     health = WorkerHealth([watch], settings.worker_stuck_seconds)
     await asyncio.gather(
         serve_worker_status(health, settings.host, settings.notifier_metrics_port, stop),
-        run_consumer(
-            container.engine,
+        _consume(
+            container,
             container.notification_consumer().subscription(settings.notifier_group),
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic_prefix=settings.topic_prefix,
-            stop=stop,
-            after_batch=wake.set,
-            batch_size=settings.consumer_batch_size,
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            watch=watch,
+            stop,
+            wake,
+            watch,
         ),
         container.reminder_sender().run(stop, wake, settings.driver_poll_seconds),
+    )
+
+
+async def _consume(
+    container: PaymentsContainer,
+    subscription: Subscription,
+    stop: asyncio.Event,
+    wake: asyncio.Event,
+    watch: BatchWatch,
+) -> None:
+    """One of the payments' consumers, with the settings both share; each recorded batch wakes
+    the loop that acts on it."""
+    settings = container.settings
+    await run_consumer(
+        container.engine,
+        subscription,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_prefix=settings.topic_prefix,
+        stop=stop,
+        after_batch=wake.set,
+        batch_size=settings.consumer_batch_size,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        watch=watch,
     )
