@@ -192,7 +192,6 @@ async def test_the_consumer_process_prunes_the_inbox_now_and_then(
     stop = asyncio.Event()
     consumers = asyncio.create_task(run_consumers(settings, stop))
     try:
-
         # The consumer also claims whatever earlier tests produced to the session's topics, so
         # only this test's ids are compared.
         async def pruned() -> bool:
@@ -210,9 +209,7 @@ UNUSED_PARTITION = 99
 
 
 def record(offset: int, event: dict[str, object], partner_id: str) -> IncomingRecord:
-    return IncomingRecord(
-        TOPIC, UNUSED_PARTITION, offset, partner_id.encode(), orjson.dumps(event)
-    )
+    return IncomingRecord(TOPIC, UNUSED_PARTITION, offset, partner_id.encode(), orjson.dumps(event))
 
 
 async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_pruning(
