@@ -14,6 +14,11 @@ the batch is split in halves, each tried on its own, down to the one message tha
 alone, which becomes a dead letter with the error as its reason; the others take effect.
 (The codec refuses what the database would refuse, such as U+0000, up front; the split finds
 what nobody foresaw.) Messages an operator set aside (`dead_letters.by_hand`) are skipped.
+
+One Kafka consumer may feed several lanes (`run_consumer`): a partition always goes to the same
+lane, each lane applies its batches in order, and the lanes' transactions overlap, so the
+process decides one batch while PostgreSQL executes another's statements. The stored offsets,
+locked per partition, fence each message to one transaction whatever the lanes do.
 """
 
 import asyncio
@@ -292,9 +297,13 @@ async def _measure_lag(consumer: AIOKafkaConsumer, group: str, topic: str) -> No
         log.debug("lag not measured", error=str(exc))
 
 
+def _lane_of(partition: int, lanes: int) -> int:
+    return partition % lanes
+
+
 async def run_consumer(
     engine: AsyncEngine,
-    subscription: Subscription,
+    lanes: Sequence[Subscription],
     *,
     bootstrap_servers: str,
     topic_prefix: str,
@@ -305,9 +314,15 @@ async def run_consumer(
     after_batch: Callable[[], None] | None = None,
     watch: BatchWatch | None = None,
 ) -> None:
-    """Consume `topic_prefix + subscription.topic` until `stop` is set. `watch` follows its
+    """Consume `topic_prefix + topic` until `stop` is set, with one Kafka consumer and one
+    lane per subscription in `lanes` (all of one topic and group, each with handler state of
+    its own). A partition always goes to the same lane (partition modulo the number of lanes),
+    so its messages are applied in order; the lanes' batches are separate transactions, and
+    while one lane waits for the database another decides its batch. `watch` follows the
     batches for `/healthz` and `/metrics`."""
-    group, topic = subscription.group, subscription.topic
+    if not lanes or len({(s.topic, s.group) for s in lanes}) != 1:
+        raise ValueError("lanes: one or more subscriptions of one topic and group")
+    group, topic = lanes[0].group, lanes[0].topic
     watch = watch or BatchWatch(f"{group}/{topic}")
 
     async def stored_offsets(_: str) -> dict[int, int]:
@@ -315,16 +330,18 @@ async def run_consumer(
         async with engine.connect() as connection:
             return await Inbox(connection, group).next_offsets(topic)
 
+    # One fetch feeds every lane a batch of about `batch_size`.
+    fetch_size = batch_size * len(lanes)
     consumer = create_consumer(
         bootstrap_servers,
         group,
         [topic_prefix + topic],
         stored_offsets,
-        max_batch=batch_size,
+        max_batch=fetch_size,
         session_timeout_ms=session_timeout_ms,
     )
     await consumer.start()
-    log.info("consuming", topic=topic_prefix + topic, group=group)
+    log.info("consuming", topic=topic_prefix + topic, group=group, lanes=len(lanes))
     # What start-up built (modules, schemas, the engine) lives as long as the process: out of
     # the collector's sight, so its full collections, which a batch's thousands of small objects
     # set off, do not walk it again and again.
@@ -336,46 +353,75 @@ async def run_consumer(
     for family in (RETRIES, DEAD_LETTERS, BATCH_SECONDS):
         family.labels(group, topic)  # shown from the start, at 0, not only after the first
 
-    try:
-        with watching(watch):
+    # One batch waiting per lane: the fetch loop stays a batch ahead, no more (None: stop).
+    queues: list[asyncio.Queue[dict[TopicPartition, list[Any]] | None]] = [
+        asyncio.Queue(maxsize=1) for _ in lanes
+    ]
+
+    async def apply_lane(lane: int, subscription: Subscription) -> None:
+        queue = queues[lane]
+        while (fetched := await queue.get()) is not None:
+            if stop.is_set():
+                continue  # not applied: read again from the stored offsets on the next start
+            records = [
+                IncomingRecord(topic, tp.partition, m.offset, m.key, m.value, tuple(m.headers))
+                for tp, messages in fetched.items()
+                for m in messages
+            ]
+            watch.begin(lane)
+            started = time.perf_counter()
+            try:
+                result = await apply_batch_until_done(engine, subscription, records, stop)
+            except Stopped:
+                continue
+            if result is not None:
+                CONSUMED.labels(topic, "applied").inc(result.applied)
+                CONSUMED.labels(topic, "duplicate").inc(result.duplicates)
+                CONSUMED.labels(topic, "dead_letter").inc(len(result.dead_letters))
+                DEAD_LETTERS.labels(group, topic).inc(len(result.dead_letters))
+            try:
+                await consumer.commit(
+                    {
+                        TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+                        for tp, messages in fetched.items()
+                    }
+                )
+            except KafkaError as exc:
+                # Only a hint (e.g. refused during a rebalance): the stored offsets already
+                # moved, and whoever owns the partition next starts from them.
+                log.warning("kafka offset commit failed", error=exc)
+            watch.done(lane)
+            BATCH_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
+            await _measure_lag(consumer, group, topic)
+            if after_batch is not None:
+                after_batch()
+
+    async def fetch() -> None:
+        try:
             while not stop.is_set():
-                fetched = await fetch_batch(consumer, batch_size, linger_seconds)
-                records = [
-                    IncomingRecord(topic, tp.partition, m.offset, m.key, m.value, tuple(m.headers))
-                    for tp, messages in fetched.items()
-                    for m in messages
-                ]
-                if not records:
-                    watch.done()  # nothing to read is up to date, not stuck
+                fetched = await fetch_batch(consumer, fetch_size, linger_seconds)
+                shares: list[dict[TopicPartition, list[Any]]] = [{} for _ in lanes]
+                for tp, messages in fetched.items():
+                    if messages:
+                        shares[_lane_of(tp.partition, len(lanes))][tp] = messages
+                if not any(shares):
+                    watch.caught_up()  # nothing to read is up to date, not stuck
                     await _measure_lag(consumer, group, topic)
                     continue
-                watch.begin()
-                started = time.perf_counter()
-                try:
-                    result = await apply_batch_until_done(engine, subscription, records, stop)
-                except Stopped:
-                    break
-                if result is not None:
-                    CONSUMED.labels(topic, "applied").inc(result.applied)
-                    CONSUMED.labels(topic, "duplicate").inc(result.duplicates)
-                    CONSUMED.labels(topic, "dead_letter").inc(len(result.dead_letters))
-                    DEAD_LETTERS.labels(group, topic).inc(len(result.dead_letters))
-                try:
-                    await consumer.commit(
-                        {
-                            TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
-                            for tp, messages in fetched.items()
-                            if messages
-                        }
-                    )
-                except KafkaError as exc:
-                    # Only a hint (e.g. refused during a rebalance): the stored offsets already
-                    # moved, and whoever owns the partition next starts from them.
-                    log.warning("kafka offset commit failed", error=exc)
-                watch.done()
-                BATCH_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
-                await _measure_lag(consumer, group, topic)
-                if after_batch is not None:
-                    after_batch()
+                for queue, share in zip(queues, shares, strict=True):
+                    if share:
+                        await queue.put(share)
+        finally:
+            for queue in queues:
+                while not queue.empty():  # a batch not begun is read again on the next start
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    try:
+        with watching(watch):
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(fetch())
+                for lane, subscription in enumerate(lanes):
+                    tasks.create_task(apply_lane(lane, subscription))
     finally:
         await consumer.stop()

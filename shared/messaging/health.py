@@ -30,24 +30,38 @@ log = structlog.get_logger(__name__)
 
 @dataclass(eq=False)
 class BatchWatch:
-    """How one loop's batches are going. `loop` names it in metrics, e.g. `ledger.mailing.sent`."""
+    """How one loop's batches are going. `loop` names it in metrics, e.g. `ledger.mailing.sent`.
+
+    A consumer may apply batches in several lanes at once (`run_consumer`): each lane's open
+    batch is kept, and the oldest decides how long "the" batch has been open.
+    """
 
     loop: str
     kind: str = "consumer"  # or "relay"
-    started: float | None = None  # monotonic time the open batch began
     finished: float = field(default_factory=time.monotonic)  # last batch done (or nothing to do)
+    _open: dict[int, float] = field(default_factory=dict)  # lane -> monotonic time it began
 
-    def begin(self) -> None:
-        if self.started is None:
-            self.started = time.monotonic()
+    @property
+    def started(self) -> float | None:
+        """When the oldest open batch began; None when none is open."""
+        return min(self._open.values(), default=None)
 
-    def done(self) -> None:
-        self.started = None
+    def begin(self, lane: int = 0) -> None:
+        self._open.setdefault(lane, time.monotonic())
+
+    def done(self, lane: int = 0) -> None:
+        self._open.pop(lane, None)
         self.finished = time.monotonic()
 
+    def caught_up(self) -> None:
+        """Nothing new to read: up to date, unless a batch is still open."""
+        if not self._open:
+            self.finished = time.monotonic()
+
     def open_for(self, now: float) -> float:
-        """Seconds the current batch has been running or retried; 0 when none is open."""
-        return 0.0 if self.started is None else now - self.started
+        """Seconds the oldest open batch has been running or retried; 0 when none is open."""
+        started = self.started
+        return 0.0 if started is None else now - started
 
 
 _WATCHES: dict[int, BatchWatch] = {}

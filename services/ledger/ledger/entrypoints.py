@@ -15,6 +15,7 @@ from shared.messaging.health import BatchWatch, WorkerHealth, serve_worker_statu
 from shared.messaging.kafka import create_producer
 from shared.messaging.relay import run_relay
 from shared.messaging.runtime import sleep_or_stop
+from shared.topics import MAILING_SENT, PAYMENT_RESULTS
 
 log = structlog.get_logger(__name__)
 
@@ -28,8 +29,14 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
     """Consume mailing.sent and payments.results until `stop` is set; serve `/metrics` and
     `/healthz` on LEDGER_CONSUMER_METRICS_PORT; prune the inbox's ids older than its window."""
     container = bootstrap(settings)
-    consumers = [container.mailing_sent_consumer(), container.payment_result_consumer()]
-    watches = {c.topic: BatchWatch(f"{group_for(settings, c.topic)}/{c.topic}") for c in consumers}
+    # mailing.sent in lanes, each with account states of its own (see `run_consumer`).
+    lanes = {
+        MAILING_SENT.name: [
+            container.mailing_sent_consumer() for _ in range(settings.consumer_lanes)
+        ],
+        PAYMENT_RESULTS.name: [container.payment_result_consumer()],
+    }
+    watches = {topic: BatchWatch(f"{group_for(settings, topic)}/{topic}") for topic in lanes}
     health = WorkerHealth(list(watches.values()), settings.worker_stuck_seconds)
     try:
         await asyncio.gather(
@@ -37,14 +44,14 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
             *[
                 run_consumer(
                     container.engine,
-                    consumer.subscription(group_for(settings, consumer.topic)),
+                    [consumer.subscription(group_for(settings, topic)) for consumer in consumers],
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,
                     stop=stop,
-                    watch=watches[consumer.topic],
+                    watch=watches[topic],
                 )
-                for consumer in consumers
+                for topic, consumers in lanes.items()
             ],
             run_inbox_pruning(
                 container.engine,

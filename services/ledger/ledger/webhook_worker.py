@@ -155,7 +155,7 @@ async def run_webhooks(settings: LedgerSettings, stop: asyncio.Event) -> None:
             *[
                 run_consumer(
                     container.engine,
-                    subscription,
+                    [subscription],
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,

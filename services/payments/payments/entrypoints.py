@@ -80,7 +80,7 @@ async def _consume(
     settings = container.settings
     await run_consumer(
         container.engine,
-        subscription,
+        [subscription],
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic_prefix=settings.topic_prefix,
         stop=stop,
