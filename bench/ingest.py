@@ -7,7 +7,8 @@ In one run, side by side:
                 1,000 events; (b) the `eventsourcing` library's PostgreSQL recorder appending the
                 same debits, 100 per transaction;
   the ledger    real `python -m ledger consume` processes (and the real pricing service), each run
-                on a fresh database: 1 consumer on 6 partitions (the headline), 2 consumers, and
+                on a fresh database: 1 consumer on 6 partitions (the headline, with the ledger's
+                default LEDGER_CONSUMER_LANES, and again with one lane), 2 consumers, and
                 12 partitions with 1 and 2 consumers. Events/s is the steady rate, from the first
                 batch committed to the last (process start-up is printed apart);
   latency       at a steady offered load of 50% of the measured maximum, the time from producing
@@ -69,6 +70,7 @@ from tests.support.settings import KAFKA
 OPS = "bench-ops-token-0123"
 PRICING_ADMIN = "bench-pricing-admin-token"
 TARGET = 15_000
+DEFAULT_LANES = LedgerSettings.model_fields["consumer_lanes"].default
 # Marks every process this run starts (in its environment), so a test can find leftovers.
 RUN_MARK = "MAILBILL_BENCH_RUN"
 
@@ -488,9 +490,12 @@ def eventsourcing_recorder(url: str, rows: list[Debit], per_transaction: int = 1
 # --- the ledger -----------------------------------------------------------------------------
 
 
-def consumer_env(url: str, stack: Stack, prefix: str) -> dict[str, str]:
+def consumer_env(url: str, stack: Stack, prefix: str, lanes: int | None = None) -> dict[str, str]:
+    """The consumer's settings; `lanes`: LEDGER_CONSUMER_LANES (None: the ledger's default)."""
+    chosen = {"LEDGER_CONSUMER_LANES": str(lanes)} if lanes is not None else {}
     return {
         **os.environ,
+        **chosen,
         "LEDGER_DATABASE_URL": url,
         "LEDGER_PRICING_URL": stack.pricing_url,
         "LEDGER_TOPIC_PREFIX": prefix,
@@ -528,6 +533,7 @@ async def ledger_run(
     consumers: int,
     partitions: int,
     label: str,
+    lanes: int | None = None,
 ) -> LedgerRun:
     prefix = f"{base_prefix[:-1]}{label.replace(' ', '')}."
     url = await fresh_ledger(stack, prefix)
@@ -535,7 +541,7 @@ async def ledger_run(
     run_messages = renamed(messages, base_prefix, prefix)
     await produce(topic, run_messages)
     events = len(run_messages)
-    env = consumer_env(url, stack, prefix)
+    env = consumer_env(url, stack, prefix, lanes)
     plain = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     started_processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -686,7 +692,8 @@ async def main(arguments: argparse.Namespace) -> int:
             )
             print()
             line(
-                f"ledger, {only} consumer(s), 6 partitions",
+                f"ledger, {only} consumer(s), 6 partitions,"
+                f" {os.environ.get('LEDGER_CONSUMER_LANES', DEFAULT_LANES)} lane(s) each",
                 run.events_per_s,
                 "events/s",
                 f"(load {run.load:.2f}; start-up {run.startup_s:.1f} s;"
@@ -711,10 +718,17 @@ async def main(arguments: argparse.Namespace) -> int:
         )
 
         runs: list[LedgerRun] = []
-        plan = [(1, 6, "1c6p"), (2, 6, "2c6p"), (1, 12, "1c12p"), (2, 12, "2c12p")]
+        # (consumers, partitions, lanes per consumer: None is the ledger's default, label)
+        plan: list[tuple[int, int, int | None, str]] = [
+            (1, 6, None, "1c6p"),
+            (1, 6, 1, "1c6p1l"),
+            (2, 6, None, "2c6p"),
+            (1, 12, None, "1c12p"),
+            (2, 12, None, "2c12p"),
+        ]
         if arguments.quick:
-            plan = plan[:2]
-        for consumers, partitions, label in plan:
+            plan = plan[:3]
+        for consumers, partitions, lanes, label in plan:
             run = await ledger_run(
                 stack,
                 messages,
@@ -722,6 +736,7 @@ async def main(arguments: argparse.Namespace) -> int:
                 consumers=consumers,
                 partitions=partitions,
                 label=label,
+                lanes=lanes,
             )
             runs.append(run)
             print(f"  {label}: {run.events_per_s:,.0f} events/s (load {run.load:.2f})", flush=True)
@@ -734,6 +749,9 @@ async def main(arguments: argparse.Namespace) -> int:
                 "ledger_startup_s": headline.startup_s,
                 "ledger_load": headline.load,
                 "ledger_consumer_cpu_us_per_event": headline.cpu_us_per_event,
+                "ledger_lanes": DEFAULT_LANES,
+                "one_lane_events_per_s": by["1c6p1l"].events_per_s,
+                "one_lane_cpu_us_per_event": by["1c6p1l"].cpu_us_per_event,
                 "two_consumers_events_per_s": by["2c6p"].events_per_s,
                 "two_consumers_load": by["2c6p"].load,
                 "two_consumers_cpu_us_per_event": by["2c6p"].cpu_us_per_event,
@@ -797,6 +815,12 @@ async def main(arguments: argparse.Namespace) -> int:
         figures["ledger_consumer_cpu_us_per_event"],
         "us",
         f"/ {figures['two_consumers_cpu_us_per_event']:.0f} us",
+    )
+    line(
+        "  the same with one lane (LEDGER_CONSUMER_LANES=1)",
+        figures["one_lane_events_per_s"],
+        "events/s",
+        f"(default {DEFAULT_LANES} lanes; CPU {figures['one_lane_cpu_us_per_event']:.0f} us/event)",
     )
     line(
         "ledger, 2 consumers, 6 partitions",

@@ -89,7 +89,7 @@ def _needs(
 
 def plain(label: str, name: str, unit: str) -> Row:
     """A figure shown as it is, without a target."""
-    return Row(label, _needs(name)(lambda v: [f"{rate(v)} {unit}", ""]))
+    return Row(label, _needs(name)(lambda v: [f"{rate(v)} {unit}".rstrip(), ""]))
 
 
 # --- pricing ------------------------------------------------------------------------------
@@ -179,6 +179,8 @@ INGEST = [
         ),
     ),
     plain("consumer CPU per debited event, one consumer", "ledger_consumer_cpu_us_per_event", "µs"),
+    plain("lanes per consumer process (`LEDGER_CONSUMER_LANES`)", "ledger_lanes", ""),
+    plain("one consumer with one lane", "one_lane_events_per_s", "events/s"),
     plain(
         "two consumer processes, one group, 6 partitions", "two_consumers_events_per_s", "events/s"
     ),

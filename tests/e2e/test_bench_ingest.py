@@ -60,7 +60,9 @@ def test_two_consumers_start_finish_and_leave_nothing_behind() -> None:
     assert process.returncode == 0, output
     started = re.findall(r"started pid (\d+): -m ledger consume", output)
     assert len(started) == 2, output  # two consumers, not one whatever N is
-    assert re.search(r"ledger, 2 consumer\(s\), 6 partitions\s+[\d,]+ events/s", output), output
+    assert re.search(
+        r"ledger, 2 consumer\(s\), 6 partitions, \d+ lane\(s\) each\s+[\d,]+ events/s", output
+    ), output
     assert wait_gone(run_id) == []
 
 

@@ -245,7 +245,9 @@ _ROW_ENCODERS: Mapping[type[Event], _Plan] = {
 }
 
 
+@functools.lru_cache(maxsize=16)
 def _whole_second(at: datetime) -> datetime:
+    # A batch's rows share one `recorded_at`: asked once per row, computed once per batch.
     return at.replace(microsecond=0)
 
 

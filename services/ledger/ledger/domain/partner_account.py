@@ -811,6 +811,8 @@ def expire_reservations(state: PartnerAccount | None, now: datetime) -> list[Eve
     """``ReservationExpired`` for every active hold whose time is up at ``now``."""
     account = _registered(state)
     _aware(now)
+    if not account.holds:
+        return []  # the common case, on every debit
     return [
         ReservationExpired(reservation_id=rid, credits=hold.credits)
         for rid, hold in account.holds.items()
