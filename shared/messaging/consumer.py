@@ -15,9 +15,9 @@ alone, which becomes a dead letter with the error as its reason; the others take
 (The codec refuses what the database would refuse, such as U+0000, up front; the split finds
 what nobody foresaw.) Messages an operator set aside (`dead_letters.by_hand`) are skipped.
 
-One Kafka consumer may feed several lanes (`run_consumer`): a partition always goes to the same
-lane, each lane applies its batches in order, and the lanes' transactions overlap, so the
-process decides one batch while PostgreSQL executes another's statements. The stored offsets,
+One Kafka consumer may serve several lanes (`run_consumer`): a partition always belongs to the
+same lane, each lane fetches and applies its partitions' batches in order, and the lanes'
+transactions overlap, so the process decides one batch while PostgreSQL executes another's. The stored offsets,
 locked per partition, fence each message to one transaction whatever the lanes do.
 """
 
@@ -264,20 +264,24 @@ async def apply_batch_until_done(
 
 
 async def fetch_batch(
-    consumer: AIOKafkaConsumer, batch_size: int, linger_seconds: float
+    consumer: AIOKafkaConsumer,
+    batch_size: int,
+    linger_seconds: float,
+    partitions: Sequence[TopicPartition] = (),
 ) -> dict[TopicPartition, list[Any]]:
-    """Up to `batch_size` records: whatever is there, plus what arrives within the linger time.
+    """Up to `batch_size` records (of `partitions` only, when given): whatever is there, plus
+    what arrives within the linger time.
 
     A fetch returns as soon as one partition has data; waiting a moment for more makes one
     transaction cover hundreds of messages instead of a handful.
     """
     fetched: dict[TopicPartition, list[Any]] = await consumer.getmany(
-        timeout_ms=200, max_records=batch_size
+        *partitions, timeout_ms=200, max_records=batch_size
     )
     count = sum(len(m) for m in fetched.values())
     deadline = asyncio.get_running_loop().time() + linger_seconds
     while 0 < count < batch_size and asyncio.get_running_loop().time() < deadline:
-        more = await consumer.getmany(timeout_ms=10, max_records=batch_size - count)
+        more = await consumer.getmany(*partitions, timeout_ms=10, max_records=batch_size - count)
         for tp, messages in more.items():
             fetched.setdefault(tp, []).extend(messages)
             count += len(messages)
@@ -330,14 +334,12 @@ async def run_consumer(
         async with engine.connect() as connection:
             return await Inbox(connection, group).next_offsets(topic)
 
-    # One fetch feeds every lane a batch of about `batch_size`.
-    fetch_size = batch_size * len(lanes)
     consumer = create_consumer(
         bootstrap_servers,
         group,
         [topic_prefix + topic],
         stored_offsets,
-        max_batch=fetch_size,
+        max_batch=batch_size,
         session_timeout_ms=session_timeout_ms,
     )
     await consumer.start()
@@ -353,27 +355,37 @@ async def run_consumer(
     for family in (RETRIES, DEAD_LETTERS, BATCH_SECONDS):
         family.labels(group, topic)  # shown from the start, at 0, not only after the first
 
-    # One batch waiting per lane: the fetch loop stays a batch ahead, no more (None: stop).
-    queues: list[asyncio.Queue[dict[TopicPartition, list[Any]] | None]] = [
-        asyncio.Queue(maxsize=1) for _ in lanes
-    ]
+    def partitions_of(lane: int) -> list[TopicPartition] | None:
+        """The lane's assigned partitions ([] with all of them: everything); None: none."""
+        if len(lanes) == 1:
+            return []
+        mine = [tp for tp in consumer.assignment() if _lane_of(tp.partition, len(lanes)) == lane]
+        return mine or None
 
     async def apply_lane(lane: int, subscription: Subscription) -> None:
-        queue = queues[lane]
-        while (fetched := await queue.get()) is not None:
-            if stop.is_set():
-                continue  # not applied: read again from the stored offsets on the next start
+        # Each lane fetches its own partitions (aiokafka keeps a buffer per partition), so a
+        # lane never waits for another to make room.
+        while not stop.is_set():
+            partitions = partitions_of(lane)
+            if partitions is None:  # before the group's assignment, or too few partitions
+                await sleep_or_stop(stop, 0.1)
+                continue
+            fetched = await fetch_batch(consumer, batch_size, linger_seconds, partitions)
             records = [
                 IncomingRecord(topic, tp.partition, m.offset, m.key, m.value, tuple(m.headers))
                 for tp, messages in fetched.items()
                 for m in messages
             ]
+            if not records:
+                watch.caught_up()  # nothing to read is up to date, not stuck
+                await _measure_lag(consumer, group, topic)
+                continue
             watch.begin(lane)
             started = time.perf_counter()
             try:
                 result = await apply_batch_until_done(engine, subscription, records, stop)
             except Stopped:
-                continue
+                break
             if result is not None:
                 CONSUMED.labels(topic, "applied").inc(result.applied)
                 CONSUMED.labels(topic, "duplicate").inc(result.duplicates)
@@ -384,6 +396,7 @@ async def run_consumer(
                     {
                         TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
                         for tp, messages in fetched.items()
+                        if messages
                     }
                 )
             except KafkaError as exc:
@@ -396,31 +409,9 @@ async def run_consumer(
             if after_batch is not None:
                 after_batch()
 
-    async def fetch() -> None:
-        try:
-            while not stop.is_set():
-                fetched = await fetch_batch(consumer, fetch_size, linger_seconds)
-                shares: list[dict[TopicPartition, list[Any]]] = [{} for _ in lanes]
-                for tp, messages in fetched.items():
-                    if messages:
-                        shares[_lane_of(tp.partition, len(lanes))][tp] = messages
-                if not any(shares):
-                    watch.caught_up()  # nothing to read is up to date, not stuck
-                    await _measure_lag(consumer, group, topic)
-                    continue
-                for queue, share in zip(queues, shares, strict=True):
-                    if share:
-                        await queue.put(share)
-        finally:
-            for queue in queues:
-                while not queue.empty():  # a batch not begun is read again on the next start
-                    queue.get_nowait()
-                queue.put_nowait(None)
-
     try:
         with watching(watch):
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(fetch())
                 for lane, subscription in enumerate(lanes):
                     tasks.create_task(apply_lane(lane, subscription))
     finally:
