@@ -8,8 +8,9 @@ In one run, side by side:
                 same debits, 100 per transaction;
   the ledger    real `python -m ledger consume` processes (and the real pricing service), each run
                 on a fresh database: 1 consumer on 6 partitions (the headline, with the ledger's
-                default LEDGER_CONSUMER_LANES, and again with one lane), 2 consumers, and
-                12 partitions with 1 and 2 consumers. Events/s is the steady rate, from the first
+                default LEDGER_CONSUMER_LANES, and again with one lane: each `--repeat` times,
+                interleaved, the median counting), 2 consumers, and 12 partitions with 1 and
+                2 consumers. Events/s is the steady rate, from the first
                 batch committed to the last (process start-up is printed apart);
   latency       at a steady offered load of 50% of the measured maximum, the time from producing
                 a `mailing.sent` to its debit being visible in `GET /v1/partners/{id}/balance`
@@ -515,6 +516,12 @@ async def consumed(connection: asyncpg.Connection) -> int:
     return int(value)
 
 
+def median_run(runs: list["LedgerRun"]) -> "LedgerRun":
+    """The run with the median rate (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda r: r.events_per_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 @dataclass
 class LedgerRun:
     label: str
@@ -718,16 +725,17 @@ async def main(arguments: argparse.Namespace) -> int:
         )
 
         runs: list[LedgerRun] = []
-        # (consumers, partitions, lanes per consumer: None is the ledger's default, label)
+        # (consumers, partitions, lanes per consumer: None is the ledger's default, label).
+        # This machine's speed drifts by a fifth from minute to minute: the headline and its
+        # one-lane counterpart run `--repeat` times, interleaved, and their medians count.
         plan: list[tuple[int, int, int | None, str]] = [
-            (1, 6, None, "1c6p"),
-            (1, 6, 1, "1c6p1l"),
-            (2, 6, None, "2c6p"),
-            (1, 12, None, "1c12p"),
-            (2, 12, None, "2c12p"),
+            entry
+            for r in range(1, arguments.repeat + 1)
+            for entry in ((1, 6, None, f"1c6p-{r}"), (1, 6, 1, f"1c6p1l-{r}"))
         ]
+        plan += [(2, 6, None, "2c6p"), (1, 12, None, "1c12p"), (2, 12, None, "2c12p")]
         if arguments.quick:
-            plan = plan[:3]
+            plan = plan[: 2 * arguments.repeat + 1]
         for consumers, partitions, lanes, label in plan:
             run = await ledger_run(
                 stack,
@@ -741,7 +749,8 @@ async def main(arguments: argparse.Namespace) -> int:
             runs.append(run)
             print(f"  {label}: {run.events_per_s:,.0f} events/s (load {run.load:.2f})", flush=True)
         by = {r.label: r for r in runs}
-        headline = by["1c6p"]
+        headline = median_run([r for r in runs if r.label.startswith("1c6p-")])
+        one_lane = median_run([r for r in runs if r.label.startswith("1c6p1l-")])
         figures.update(
             {
                 "ledger_events_per_s": headline.events_per_s,
@@ -750,8 +759,14 @@ async def main(arguments: argparse.Namespace) -> int:
                 "ledger_load": headline.load,
                 "ledger_consumer_cpu_us_per_event": headline.cpu_us_per_event,
                 "ledger_lanes": DEFAULT_LANES,
-                "one_lane_events_per_s": by["1c6p1l"].events_per_s,
-                "one_lane_cpu_us_per_event": by["1c6p1l"].cpu_us_per_event,
+                "ledger_runs_events_per_s": [
+                    r.events_per_s for r in runs if r.label.startswith("1c6p-")
+                ],
+                "one_lane_events_per_s": one_lane.events_per_s,
+                "one_lane_cpu_us_per_event": one_lane.cpu_us_per_event,
+                "one_lane_runs_events_per_s": [
+                    r.events_per_s for r in runs if r.label.startswith("1c6p1l-")
+                ],
                 "two_consumers_events_per_s": by["2c6p"].events_per_s,
                 "two_consumers_load": by["2c6p"].load,
                 "two_consumers_cpu_us_per_event": by["2c6p"].cpu_us_per_event,
@@ -799,11 +814,12 @@ async def main(arguments: argparse.Namespace) -> int:
     )
     verdict = "PASS" if ledger_rate >= TARGET else f"MISS (target {TARGET:,})"
     line(
-        "ledger, 1 consumer, 6 partitions (steady)",
+        f"ledger, 1 consumer, 6 partitions (median of {len(figures['ledger_runs_events_per_s'])})",
         ledger_rate,
         "events/s",
         f"{verdict} (load {figures['ledger_load']:.2f})",
     )
+    print(f"    each run: {', '.join(f'{r:,.0f}' for r in figures['ledger_runs_events_per_s'])}")
     line(
         "  the same from process start (start-up included)",
         figures["ledger_wall_events_per_s"],
@@ -817,7 +833,7 @@ async def main(arguments: argparse.Namespace) -> int:
         f"/ {figures['two_consumers_cpu_us_per_event']:.0f} us",
     )
     line(
-        "  the same with one lane (LEDGER_CONSUMER_LANES=1)",
+        "  one lane (LEDGER_CONSUMER_LANES=1), median",
         figures["one_lane_events_per_s"],
         "events/s",
         f"(default {DEFAULT_LANES} lanes; CPU {figures['one_lane_cpu_us_per_event']:.0f} us/event)",
@@ -892,6 +908,9 @@ if __name__ == "__main__":
         "--consumers", type=int, default=None, help="only the ledger, with N consumer processes"
     )
     parser.add_argument("--quick", action="store_true", help="skip the 12-partition runs")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of the headline (and with one lane)"
+    )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
     arguments = parser.parse_args()

@@ -138,6 +138,20 @@ PRICING = [
 # --- ingest (issue 10) ----------------------------------------------------------------------
 
 INGEST_TARGET = 15_000
+
+
+def _runs(name: str) -> Callable[[Figures], list[str] | None]:
+    """The rates of a repeated run, in the order they ran."""
+
+    def cells(figures: Figures) -> list[str] | None:
+        rates = figures.get(f"{name}_events_per_s")
+        if not isinstance(rates, list) or not rates:
+            return None
+        return [", ".join(rate(r) for r in rates) + " events/s", ""]
+
+    return cells
+
+
 INGEST = [
     plain("raw aiokafka consumer, no processing", "raw_consume_per_s", "events/s"),
     plain("raw asyncpg COPY of the event rows", "raw_copy_rows_per_s", "rows/s"),
@@ -158,6 +172,7 @@ INGEST = [
         ),
         ">= 15,000",
     ),
+    Row("each run of the one-consumer headline (the median counts)", _runs("ledger_runs")),
     Row(
         "the ledger vs the raw COPY of its rows",
         _needs("ledger_events_per_s", "ledger_rows_copy_per_s")(
@@ -180,7 +195,8 @@ INGEST = [
     ),
     plain("consumer CPU per debited event, one consumer", "ledger_consumer_cpu_us_per_event", "µs"),
     plain("lanes per consumer process (`LEDGER_CONSUMER_LANES`)", "ledger_lanes", ""),
-    plain("one consumer with one lane", "one_lane_events_per_s", "events/s"),
+    plain("one consumer with one lane, median", "one_lane_events_per_s", "events/s"),
+    Row("each run with one lane", _runs("one_lane_runs")),
     plain(
         "two consumer processes, one group, 6 partitions", "two_consumers_events_per_s", "events/s"
     ),
