@@ -17,8 +17,9 @@ what nobody foresaw.) Messages an operator set aside (`dead_letters.by_hand`) ar
 
 One Kafka consumer may serve several lanes (`run_consumer`): a partition always belongs to the
 same lane, each lane fetches and applies its partitions' batches in order, and the lanes'
-transactions overlap, so the process decides one batch while PostgreSQL executes another's. The stored offsets,
-locked per partition, fence each message to one transaction whatever the lanes do.
+transactions overlap, so the process decides one batch while PostgreSQL executes another's.
+The stored offsets, locked per partition, fence each message to one transaction whatever the
+lanes do.
 """
 
 import asyncio
