@@ -302,10 +302,6 @@ async def _measure_lag(consumer: AIOKafkaConsumer, group: str, topic: str) -> No
         log.debug("lag not measured", error=str(exc))
 
 
-def _lane_of(partition: int, lanes: int) -> int:
-    return partition % lanes
-
-
 async def run_consumer(
     engine: AsyncEngine,
     lanes: Sequence[Subscription],
@@ -357,10 +353,11 @@ async def run_consumer(
         family.labels(group, topic)  # shown from the start, at 0, not only after the first
 
     def partitions_of(lane: int) -> list[TopicPartition] | None:
-        """The lane's assigned partitions ([] with all of them: everything); None: none."""
+        """The partitions the lane fetches: [] means every assigned one (a single lane), None
+        that none is assigned to it (yet)."""
         if len(lanes) == 1:
             return []
-        mine = [tp for tp in consumer.assignment() if _lane_of(tp.partition, len(lanes)) == lane]
+        mine = [tp for tp in consumer.assignment() if tp.partition % len(lanes) == lane]
         return mine or None
 
     async def apply_lane(lane: int, subscription: Subscription) -> None:
