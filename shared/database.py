@@ -1,9 +1,11 @@
-"""Database plumbing both services share: the engine and a request-scoped session."""
+"""Database plumbing the services share: the engine, a request-scoped session, and what
+counts as the database being out of reach."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -12,12 +14,48 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# How long a request waits for a free connection before it is answered 503: a client does
+# better retrying later than hanging behind a pool that is used up.
+POOL_TIMEOUT_SECONDS = 5.0
+
+# SQLSTATE classes that say the server cannot serve anyone right now: connection exception,
+# insufficient resources (too many connections), operator intervention (starting up, shutting
+# down, a statement cancelled by its timeout).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An asyncpg engine; `pool_pre_ping` survives a database restart without a failed request."""
     return create_async_engine(
-        database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
     )
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE behind a driver error (asyncpg's own, or wrapped by SQLAlchemy), if any."""
+    candidates: list[object] = [exc]
+    if isinstance(exc, sa_exc.DBAPIError):
+        candidates += [exc.orig, getattr(exc.orig, "__cause__", None)]
+    for candidate in candidates:
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is out of reach or overloaded: nothing is wrong with the request, and
+    the same request later may well succeed (so: 503 to a client, a retry to a consumer)."""
+    if isinstance(exc, OSError | TimeoutError | sa_exc.TimeoutError):
+        return True  # refused, unreachable, no free connection in time
+    if isinstance(exc, sa_exc.DBAPIError) and (exc.connection_invalidated or sqlstate(exc) is None):
+        return True  # the driver lost the connection before the server could answer
+    code = sqlstate(exc)
+    return code is not None and code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
 
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

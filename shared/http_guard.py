@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import PROBLEM_JSON, Problem, invalid
+from shared.database import database_unavailable
+from shared.problems import PROBLEM_JSON, Problem, database_unavailable_problem, invalid
 from shared.text import NUL, NUL_MESSAGE
 
 # A service's check of the caller, from the headers alone; a Problem refuses the request.
@@ -47,7 +48,13 @@ class RequestGuard:
             return
         refusal = _declared_length_refusal(scope, self.max_body_bytes) or _nul_in_url(scope)
         if refusal is None and self.authenticate is not None:
-            refusal = await self.authenticate(scope)
+            try:
+                refusal = await self.authenticate(scope)
+            except Exception as exc:
+                # A partner's token is looked up in the database: out of reach, it is a 503.
+                if not database_unavailable(exc):
+                    raise
+                refusal = database_unavailable_problem()
         if refusal is not None:
             await send_problem(scope, send, refusal)
             return

@@ -3,13 +3,19 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.database import database_unavailable
+
 PROBLEM_JSON = "application/problem+json"
+# What a client is told to wait before it tries again when the database is out of reach.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 
 
 class Problem(Exception):
@@ -65,6 +71,18 @@ def not_found(what: str) -> Problem:
     return Problem(404, "Not Found", f"{what} not found")
 
 
+def database_unavailable_problem() -> Problem:
+    """503 while the database is out of reach or has no connection free: nothing was done,
+    and the same request may be sent again (a 500 would say the request itself is at fault)."""
+    return Problem(
+        503,
+        "Service Unavailable",
+        "the database cannot be reached right now; nothing was done, try again",
+        type="https://mailbill.dev/problems/database-unavailable",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _json_path(location: tuple[Any, ...]) -> str:
     # FastAPI reports ("body", "price", "tiers", 1); the client sent the body, so drop that part.
     parts = list(location)
@@ -113,9 +131,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         problem = Problem(exc.status_code, _title(exc.status_code), str(exc.detail))
         return _response(problem, request)
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # a fault of this service: a 500, logged as one
+        return _response(database_unavailable_problem(), request)
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    # asyncpg's own errors (the ledger's read pool) and SQLAlchemy's; connection refused.
+    for kind in (SQLAlchemyError, asyncpg.PostgresError, OSError, TimeoutError):
+        app.add_exception_handler(kind, on_database_error)
 
 
 def _title(status: int) -> str:
@@ -147,7 +173,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with what exists.",
     413: "The request body is over the service's limit.",
     422: "Invalid request; `errors[].field` says where.",
-    503: "Busy; try again after `Retry-After` seconds.",
+    503: "Busy, or the database is out of reach; try again after `Retry-After` seconds.",
 }
 
 # Which error statuses an operation may answer, beyond what its route declares.

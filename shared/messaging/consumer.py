@@ -36,6 +36,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.database import database_unavailable, sqlstate
 from shared.messaging.health import BatchWatch, watching
 from shared.messaging.inbox import DeadLetter, Inbox, IncomingRecord
 from shared.messaging.kafka import create_consumer
@@ -111,34 +112,21 @@ def dead_letter_message(letter: DeadLetter, dead_letter_topic: str) -> OutgoingM
     )
 
 
-# SQLSTATE classes that say nothing about the message: connection exception, transaction
-# rollback (serialization failure, deadlock), insufficient resources, operator intervention
-# (includes statement timeout), system error. And the classes of a broken deployment (no such
-# table or column, no privilege, no database): splitting the batch would only dead-letter
-# every message, so they are waited out too, visibly (see `/healthz`).
-_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58", "55"})
-_DEPLOYMENT_SQLSTATE_CLASSES = frozenset({"28", "3D", "3F", "42", "0A", "XX"})
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
-        sqlstate = getattr(candidate, "sqlstate", None)
-        if isinstance(sqlstate, str):
-            return sqlstate
-    return None
+# Beyond an unavailable database (`database_unavailable`), SQLSTATE classes that say nothing
+# about the message: transaction rollback (serialization failure, deadlock), object not in
+# prerequisite state (lock not available), system error. And the classes of a broken
+# deployment (no such table or column, no privilege, no database): splitting the batch would
+# only dead-letter every message, so they are waited out too, visibly (see `/healthz`).
+_WAITED_OUT_SQLSTATE_CLASSES = frozenset({"40", "58", "55"} | {"28", "3D", "3F", "42", "0A", "XX"})
 
 
 def is_transient(exc: BaseException, retry_on: tuple[type[BaseException], ...] = ()) -> bool:
     """Trouble that passes by itself: try the same batch again later. Everything else is
     taken to belong to one of the batch's messages."""
-    if isinstance(exc, (OSError, TimeoutError, *retry_on)):
+    if isinstance(exc, retry_on) or database_unavailable(exc):
         return True
-    if isinstance(exc, DBAPIError):
-        sqlstate = _sqlstate(exc)
-        if exc.connection_invalidated or sqlstate is None:
-            return True  # the driver lost the connection before the server could answer
-        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES | _DEPLOYMENT_SQLSTATE_CLASSES
-    return False
+    code = sqlstate(exc)
+    return code is not None and code[:2] in _WAITED_OUT_SQLSTATE_CLASSES
 
 
 def failure_reason(exc: BaseException) -> str:

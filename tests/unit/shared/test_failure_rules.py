@@ -1,8 +1,11 @@
 """Which failures the consumer waits out and which it blames on a message."""
 
+import asyncpg
 import pytest
+import sqlalchemy.exc
 from sqlalchemy.exc import DBAPIError
 
+from shared.database import database_unavailable
 from shared.messaging.consumer import failure_reason, is_transient
 
 
@@ -62,3 +65,27 @@ def test_anything_else_belongs_to_a_message(error: BaseException) -> None:
 def test_the_reason_names_the_error_and_its_first_line() -> None:
     error = DBAPIError("INSERT ...", {}, ServerError("22021", 'invalid byte "0x00"\nDETAIL: x'))
     assert failure_reason(error) == 'could not be recorded (ServerError): invalid byte "0x00"'
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (database_error("08006"), True),  # connection failure
+        (database_error(None), True),  # lost before the server answered
+        (database_error("53300"), True),  # too many connections
+        (database_error("57P03"), True),  # the server is starting up
+        (database_error("23505", invalidated=True), True),
+        (asyncpg.exceptions.CannotConnectNowError("starting up"), True),  # asyncpg's own
+        (asyncpg.exceptions.ConnectionDoesNotExistError("closed"), True),
+        (sqlalchemy.exc.TimeoutError("QueuePool limit reached"), True),  # no free connection
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),  # the read pool's acquire
+        (database_error("23505"), False),  # unique violation: the request's own fault
+        (database_error("40001"), False),  # a conflict the service itself retries
+        (asyncpg.exceptions.UniqueViolationError("duplicate"), False),
+        (sqlalchemy.exc.ArgumentError("bad"), False),
+        (KeyError("x"), False),
+    ],
+)
+def test_what_counts_as_the_database_out_of_reach(error: BaseException, unavailable: bool) -> None:
+    assert database_unavailable(error) is unavailable

@@ -114,15 +114,16 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
 def problems_of_operation(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses of each operation, for the OpenAPI document. Every `/v1/` request
     needs a token (401) and may be invalid (422); a partner's resources may be missing or
-    another's (404); a command may conflict (409) or find the account too busy (503); a body
-    may be unreadable (400) or too large (413); ops-only operations refuse partners (403)."""
+    another's (404); a command may conflict (409); any may find the account too busy or the
+    database out of reach (503); a body may be unreadable (400) or too large (413); ops-only
+    operations refuse partners (403)."""
     if not path.startswith("/v1/"):
         return []
-    statuses = [401, 422]
+    statuses = [401, 422, 503]
     if "{partner_id}" in path:
         statuses.append(404)
     if method != "GET":
-        statuses += [409, 503]
+        statuses.append(409)
     if "requestBody" in operation:
         statuses += [400, 413]
     if method == "POST" and (path == "/v1/partners" or "ops" in operation.get("tags", [])):

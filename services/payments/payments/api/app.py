@@ -62,5 +62,6 @@ def create_app(
 
 def problems_of_operation(method: str, path: str, operation: dict[str, object]) -> list[int]:
     """The webhook refuses a body without Stripe's valid signature (400) and one over the
-    size limit (413); the other routes answer no problem of their own."""
-    return [400, 413] if path == "/v1/webhooks/stripe" else []
+    size limit (413), and answers 503 while the database is out of reach (Stripe then sends
+    it again); the other routes answer no problem of their own."""
+    return [400, 413, 503] if path == "/v1/webhooks/stripe" else []

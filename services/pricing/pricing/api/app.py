@@ -56,8 +56,9 @@ def create_app(settings: PricingSettings | None = None) -> FastAPI:
 
 def problems_of_operation(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """Error statuses every operation may answer besides those its route declares: any URL may
-    be refused (U+0000, a bad parameter) and any body may be too large."""
-    statuses = [422] if path.startswith("/v1/") else []
+    be refused (U+0000, a bad parameter), any body may be too large, and any may find the
+    database out of reach (503)."""
+    statuses = [422, 503] if path.startswith("/v1/") else []
     if "requestBody" in operation:
         statuses.append(413)
     return statuses

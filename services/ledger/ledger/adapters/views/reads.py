@@ -3,12 +3,14 @@
 A read is one indexed query: asyncpg directly, without an ORM layer, a transaction around it
 or a ping before it (a failed read is simply answered 5xx and retried by the caller), costs
 about half of what the same query costs through SQLAlchemy, and reads are what partner portals
-do most."""
+do most. No connection free within the pool timeout raises ``TimeoutError`` (answered 503)."""
 
 import asyncio
 from typing import Any
 
 import asyncpg
+
+from shared.database import POOL_TIMEOUT_SECONDS
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -41,11 +43,13 @@ class ReadPool:
 
     async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
         pool = await self._opened()
-        return await pool.fetchrow(query, *args)
+        async with pool.acquire(timeout=POOL_TIMEOUT_SECONDS) as connection:
+            return await connection.fetchrow(query, *args)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         pool = await self._opened()
-        return list(await pool.fetch(query, *args))
+        async with pool.acquire(timeout=POOL_TIMEOUT_SECONDS) as connection:
+            return list(await connection.fetch(query, *args))
 
     async def close(self) -> None:
         if self._pool is not None:
