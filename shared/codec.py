@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
@@ -84,9 +84,12 @@ def _is_time(value: str) -> bool:
 
 @cache
 def _fast_check(message_type: str) -> Any:
-    # Compiled to plain Python: about a hundred times faster than the interpreting validator,
-    # which is kept for the rare invalid message because it explains the fault better.
-    return fastjsonschema.compile(schema_text(message_type), formats={"date-time": _is_time})
+    # Compiled in Rust: several times faster than even generated Python, and hundreds of times
+    # faster than the interpreting validator, which is kept for the rare invalid message
+    # because it explains the fault better. Times are checked by the same rule as there.
+    return jsonschema_rs.validator_for(
+        schema_text(message_type), validate_formats=True, formats={"date-time": _is_time}
+    )
 
 
 def known_types() -> list[str]:
@@ -100,11 +103,8 @@ def known_types() -> list[str]:
 
 
 def _check(message_type: str, document: object, prefix: str) -> None:
-    try:
-        _fast_check(message_type)(document)
+    if _fast_check(message_type).is_valid(document):
         return
-    except fastjsonschema.JsonSchemaException:
-        pass
     error = best_match(_validator(message_type).iter_errors(document))
     if error is not None:
         path = prefix + "".join(
@@ -153,9 +153,12 @@ def refuse_nul(document: object) -> None:
 def _may_hold_nul(raw: bytes | None, headers: dict[str, bytes]) -> bool:
     # JSON writes U+0000 only as an escape, so most messages are cleared by a byte search;
     # base64 data is decoded before it can be searched.
-    return (raw is not None and (b"\\u0000" in raw or b"data_base64" in raw)) or any(
-        b"\x00" in value for value in headers.values()
-    )
+    if raw is not None and (b"\\u0000" in raw or b"data_base64" in raw):
+        return True
+    for value in headers.values():  # a loop, not any(): most messages have no header at all
+        if b"\x00" in value:
+            return True
+    return False
 
 
 def _loads(raw: bytes) -> Any:

@@ -89,6 +89,17 @@ async def test_a_mailing_is_debited_at_the_price_in_credits() -> None:
     assert balance(store) == 10_000 - 5_251
 
 
+async def test_a_count_of_recipients_written_as_1200_0_is_debited_as_the_integer_1200() -> None:
+    # JSON Schema counts 1200.0 as an integer, so the schema lets it through; the ledger
+    # keeps integers only (a float in an event would not even hash exactly).
+    store, pricing = FakeStore(), FakePricing()
+    await a_prepaid_partner(store, 10_000)
+    result = await when_consumed(store, pricing, sent_with({"recipients": 1200.0}))
+    assert (result.applied, result.dead_letters) == (1, [])
+    [debit] = debits(store)
+    assert (type(debit.recipients), debit.recipients, debit.credits) == (int, 1200, 1260)
+
+
 async def test_the_quote_behind_each_debit_is_kept_once_per_price_and_quantity() -> None:
     store, pricing = FakeStore(), FakePricing()
     await a_prepaid_partner(store, 10_000)

@@ -326,7 +326,8 @@ def _parse(record: IncomingRecord) -> Mailing:
         mailing_id=data["mailing_id"],
         partner_id=data["partner_id"],
         customer_id=data["customer_id"],
-        recipients=data["recipients"],
+        # The schema allows 1200.0 (an integer to JSON Schema); the ledger counts in ints.
+        recipients=int(data["recipients"]),
         sent_at=parse_time(data["sent_at"]),
         reservation_id=data.get("reservation_id"),
     )
