@@ -94,6 +94,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process, of its children that have ended (reaped: PostgreSQL's short-lived
+    backends) and of those still running (its connections): PostgreSQL's whole share."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/status").read_text().split("PPid:", 1)[1].split()[0])
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy so far (/proc/stat: all but idle and iowait)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 # --- processes ------------------------------------------------------------------------------
 
 
@@ -530,6 +558,8 @@ class LedgerRun:
     startup_s: float
     load: float
     cpu_us_per_event: float  # the consumer processes' CPU after start-up, per event
+    postgres_cpu_us_per_event: float  # PostgreSQL's (server and backends), same window
+    machine_cpu_us_per_event: float  # every core's busy time, same window (all processes)
 
 
 async def ledger_run(
@@ -558,7 +588,8 @@ async def ledger_run(
             for _ in range(consumers)
         ]
         first: tuple[float, int] | None = None
-        cpu_at_first = 0.0
+        cpu_at_first = postgres_at_first = machine_at_first = 0.0
+        postmaster = parent_pid(await plain.fetchval("SELECT pg_backend_pid()"))
         done = 0
         while done < events:
             await asyncio.sleep(0.05)
@@ -569,10 +600,14 @@ async def ledger_run(
             if first is None and done > 0:
                 first = (now, done)
                 cpu_at_first = sum(cpu_seconds(p.pid) for p in started_processes)
+                postgres_at_first = tree_cpu_seconds(postmaster)
+                machine_at_first = machine_busy_seconds()
             if now - started > 600:
                 raise SystemExit(f"gave up after 10 minutes at {done:,} events")
         ended = time.perf_counter()
         cpu = sum(cpu_seconds(p.pid) for p in started_processes) - cpu_at_first
+        postgres_cpu = tree_cpu_seconds(postmaster) - postgres_at_first
+        machine_cpu = machine_busy_seconds() - machine_at_first
         average_load = load()
         debited = await plain.fetchval("SELECT count(*) FROM events WHERE type = 'MailingDebited'")
         if debited != events:
@@ -589,6 +624,8 @@ async def ledger_run(
         first[0] - started,
         average_load,
         cpu / max(events - first[1], 1) * 1e6,
+        postgres_cpu / max(events - first[1], 1) * 1e6,
+        machine_cpu / max(events - first[1], 1) * 1e6,
     )
 
 
@@ -704,7 +741,9 @@ async def main(arguments: argparse.Namespace) -> int:
                 run.events_per_s,
                 "events/s",
                 f"(load {run.load:.2f}; start-up {run.startup_s:.1f} s;"
-                f" consumer CPU {run.cpu_us_per_event:.0f} us/event)",
+                f" CPU per event: consumer {run.cpu_us_per_event:.0f} us,"
+                f" PostgreSQL {run.postgres_cpu_us_per_event:.0f} us,"
+                f" machine {run.machine_cpu_us_per_event:.0f} us)",
             )
             return 0
 
@@ -758,6 +797,8 @@ async def main(arguments: argparse.Namespace) -> int:
                 "ledger_startup_s": headline.startup_s,
                 "ledger_load": headline.load,
                 "ledger_consumer_cpu_us_per_event": headline.cpu_us_per_event,
+                "ledger_postgres_cpu_us_per_event": headline.postgres_cpu_us_per_event,
+                "ledger_machine_cpu_us_per_event": headline.machine_cpu_us_per_event,
                 "ledger_lanes": DEFAULT_LANES,
                 "ledger_runs_events_per_s": [
                     r.events_per_s for r in runs if r.label.startswith("1c6p-")
@@ -831,6 +872,13 @@ async def main(arguments: argparse.Namespace) -> int:
         figures["ledger_consumer_cpu_us_per_event"],
         "us",
         f"/ {figures['two_consumers_cpu_us_per_event']:.0f} us",
+    )
+    line(
+        "  PostgreSQL's CPU / all cores' busy time per event",
+        figures["ledger_postgres_cpu_us_per_event"],
+        "us",
+        f"/ {figures['ledger_machine_cpu_us_per_event']:.0f} us (2 cores: at most"
+        f" {2e6 / figures['ledger_machine_cpu_us_per_event']:,.0f} events/s at this cost)",
     )
     line(
         "  one lane (LEDGER_CONSUMER_LANES=1), median",

@@ -194,6 +194,10 @@ INGEST = [
         ),
     ),
     plain("consumer CPU per debited event, one consumer", "ledger_consumer_cpu_us_per_event", "µs"),
+    plain("PostgreSQL's CPU per debited event, same run", "ledger_postgres_cpu_us_per_event", "µs"),
+    plain(
+        "all cores' busy time per debited event, same run", "ledger_machine_cpu_us_per_event", "µs"
+    ),
     plain("lanes per consumer process (`LEDGER_CONSUMER_LANES`)", "ledger_lanes", ""),
     plain("one consumer with one lane, median", "one_lane_events_per_s", "events/s"),
     Row("each run with one lane", _runs("one_lane_runs")),
