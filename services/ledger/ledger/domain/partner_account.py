@@ -424,7 +424,8 @@ def change_billing(
 
     - The reminder is armed iff the balance is at or above the new threshold: a threshold set
       above the current balance does not fire (no crossing happened). The same holds for
-      each alert level of ``reminder_thresholds`` (kept highest first, each once).
+      each alert level of ``reminder_thresholds`` (kept highest first, each once, without
+      the reminder's threshold: that crossing is the reminder's).
     - Auto-purchase needs a payment method; on demand needs one too. Auto-purchase settings are
       kept in on-demand mode but only act while prepaid.
     - Saving the settings with auto-purchase on while it is suspended resumes it: the partner
@@ -438,7 +439,9 @@ def change_billing(
         _non_negative(reminder_threshold, "reminder_threshold")
     for level in reminder_thresholds:
         _non_negative(level, "reminder_thresholds")
-    levels = tuple(sorted(set(reminder_thresholds), reverse=True))
+    # A level at the reminder's own threshold would alert twice for one crossing: the
+    # reminder covers it.
+    levels = tuple(sorted(set(reminder_thresholds) - {reminder_threshold}, reverse=True))
     if auto_purchase_credits is not None:
         _positive(auto_purchase_credits, "auto_purchase_credits")
     if auto_purchase_trigger is not None:

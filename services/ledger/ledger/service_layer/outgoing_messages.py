@@ -18,6 +18,7 @@ from ledger.domain import (
     PartnerAccount,
     PurchaseFailed,
     PurchaseRequested,
+    ReminderRearmed,
     ReservationExpired,
     StatementIssued,
 )
@@ -36,6 +37,7 @@ MESSAGE_EVENTS = (
     StatementIssued,
     BalanceThresholdCrossed,
     BalanceRecovered,
+    ReminderRearmed,
     CustomerBudgetAlert,
 )
 
@@ -51,7 +53,8 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "locale": account.locale,
                 "occurred_at": at,
             }
-        case BalanceThresholdCrossed() | BalanceRecovered():
+        case BalanceThresholdCrossed() | BalanceRecovered() | ReminderRearmed():
+            # The reminder's own recovery is the same news as an alert level's.
             kind = (
                 "ledger.balance_threshold_crossed"
                 if isinstance(event, BalanceThresholdCrossed)

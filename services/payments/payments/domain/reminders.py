@@ -63,7 +63,7 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{brand}: your credit balance is above {threshold} credits again",
             "Hello,\n\n"
             "the credit balance of account {partner_id} is back at {balance} credits, at or "
-            "above your alert level of {threshold} credits.\n\n"
+            "above the {threshold} credits you set for balance alerts.\n\n"
             "We will tell you again should it fall below.\n\n"
             "Your {brand} team\n",
         ),
@@ -71,7 +71,8 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{brand}: Ihr Guthaben liegt wieder über {threshold} Credits",
             "Guten Tag,\n\n"
             "das Guthaben des Kontos {partner_id} beträgt wieder {balance} Credits und liegt "
-            "damit nicht mehr unter Ihrer Warnschwelle von {threshold} Credits.\n\n"
+            "damit nicht mehr unter den {threshold} Credits, die Sie für Guthabenwarnungen "
+            "festgelegt haben.\n\n"
             "Sinkt es erneut darunter, benachrichtigen wir Sie wieder.\n\n"
             "Ihr {brand}-Team\n",
         ),

@@ -1,0 +1,65 @@
+"""Which messages the balance alerts send: each crossing and each recovery once, as the
+messages the relay publishes (decoded, so each is checked against its JSON Schema)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.domain import CreditsGranted, Event, PartnerAccount, apply, grant_credits, replay
+from ledger.service_layer.outgoing_messages import outgoing_messages
+from shared.codec import decode
+
+from .scenarios import debit, given
+from .test_ledger_alerts import levels
+
+AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def sent(state: PartnerAccount, events: list[Event]) -> list[tuple[str, dict[str, Any]]]:
+    """The (type, data) of the messages ``events`` send, in order, as consumers read them."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for event in events:
+        state = apply(state, event)
+        for message in outgoing_messages(state, state.version, event, AT):
+            assert message.value is not None
+            decoded = decode(message.value, list(message.headers))
+            found.append((decoded.type, decoded.data))
+    return found
+
+
+def alerts(messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int, int]]:
+    return [(kind, data["threshold"], data["balance"]) for kind, data in messages]
+
+
+def test_the_single_reminder_threshold_recovers_with_a_message() -> None:
+    state = given(CreditsGranted(credits=1_500, reason="welcome", actor="ops"))
+    state = replay(levels(state, reminder=1_000), state)
+
+    fall = debit(state, "m-1", 600)  # 1,500 -> 900
+    assert alerts(sent(state, fall)) == [("ledger.low_balance_reached", 1_000, 900)]
+    state = replay(fall, state)
+
+    climb = grant_credits(state, credits=300, reason="top-up", actor="ops")  # 900 -> 1,200
+    [(kind, data)] = sent(state, climb)
+    assert (kind, data["threshold"], data["balance"]) == ("ledger.balance_recovered", 1_000, 1_200)
+    assert (data["partner_id"], data["locale"]) == (state.partner_id, "de")
+
+
+def test_a_value_in_both_the_reminder_and_the_levels_alerts_once_per_crossing() -> None:
+    state = given(CreditsGranted(credits=3_000, reason="welcome", actor="ops"))
+    state = replay(levels(state, 1_000, 2_000, reminder=1_000), state)
+    assert (state.reminder_threshold, state.reminder_thresholds) == (1_000, (2_000,))
+
+    fall = debit(state, "m-1", 2_500)  # 3,000 -> 500: passes 2,000 and 1,000 once each
+    assert alerts(sent(state, fall)) == [
+        ("ledger.low_balance_reached", 1_000, 500),
+        ("ledger.balance_threshold_crossed", 2_000, 500),
+    ]
+    state = replay(fall, state)
+
+    climb = grant_credits(state, credits=2_000, reason="top-up", actor="ops")  # 500 -> 2,500
+    assert alerts(sent(state, climb)) == [
+        ("ledger.balance_recovered", 1_000, 2_500),
+        ("ledger.balance_recovered", 2_000, 2_500),
+    ]
