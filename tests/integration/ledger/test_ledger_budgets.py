@@ -241,14 +241,13 @@ async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     )
     billing = (await ledger_api.get(f"/v1/partners/{partner_id}/billing")).json()
     assert billing["reminder_thresholds"] == [2_000, 1_000]
-    await grant(ledger_api, partner_id, 3_000)  # 0 -> 3,000: both recover (set below)
+    # 0 -> 3,000: both levels were set above the balance and never fired: armed, no recovery
+    await grant(ledger_api, partner_id, 3_000)
     for delta in (-1_500, -100, -1_000, 1_500, -1_000):
         await adjust(ledger_api, partner_id, delta)
     # 3,000 -> 1,500 (2,000 falls) -> 1,400 -> 400 (1,000 falls) -> 1,900 (1,000 recovers)
     # -> 900 (1,000 falls again; 2,000 stays fallen)
     expected = [
-        ("BalanceRecovered", 1_000, 3_000),
-        ("BalanceRecovered", 2_000, 3_000),
         ("BalanceThresholdCrossed", 2_000, 1_500),
         ("BalanceThresholdCrossed", 1_000, 400),
         ("BalanceRecovered", 1_000, 1_900),
@@ -257,9 +256,13 @@ async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     alerts = [
         (e["type"], e["payload"]["threshold"], e["payload"]["balance"])
         for e in await history_types(ledger_api, partner_id)
-        if e["type"] in ("BalanceThresholdCrossed", "BalanceRecovered")
+        if e["type"] in ("BalanceThresholdCrossed", "BalanceRecovered", "BalanceThresholdArmed")
     ]
-    assert alerts == expected
+    assert alerts == [
+        ("BalanceThresholdArmed", 1_000, 3_000),
+        ("BalanceThresholdArmed", 2_000, 3_000),
+        *expected,
+    ]
     messages = await notifications(ledger_settings, partner_id, len(expected))
     kinds = {
         "ledger.balance_threshold_crossed": "BalanceThresholdCrossed",

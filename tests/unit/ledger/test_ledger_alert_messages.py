@@ -6,12 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.domain import CreditsGranted, Event, PartnerAccount, apply, grant_credits, replay
+from ledger.domain import (
+    BalanceThresholdArmed,
+    CreditsGranted,
+    Event,
+    PartnerAccount,
+    ReminderArmed,
+    apply,
+    grant_credits,
+    replay,
+)
 from ledger.service_layer.outgoing_messages import outgoing_messages
 from shared.codec import decode
 
 from .scenarios import debit, given
-from .test_ledger_alerts import levels
+from .test_ledger_alerts import levels, of
 
 AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -63,3 +72,45 @@ def test_a_value_in_both_the_reminder_and_the_levels_alerts_once_per_crossing() 
         ("ledger.balance_recovered", 1_000, 2_500),
         ("ledger.balance_recovered", 2_000, 2_500),
     ]
+
+
+def test_a_level_set_above_the_balance_is_reached_silently_then_alerts_and_recovers() -> None:
+    state = given()  # a new partner: balance 0
+    state = replay(levels(state, 1_000, reminder=500), state)
+
+    first = grant_credits(state, credits=2_000, reason="top-up", actor="ops")  # 0 -> 2,000
+    assert first[1:] == [
+        ReminderArmed(balance=2_000, threshold=500),
+        BalanceThresholdArmed(threshold=1_000, balance=2_000),
+    ]
+    assert sent(state, first) == []  # nothing fell, so nothing recovered
+    state = replay(first, state)
+    assert (state.reminder_armed, state.thresholds_below) == (True, ())
+
+    fall = debit(state, "m-1", 1_700)  # 2,000 -> 300
+    assert alerts(sent(state, fall)) == [
+        ("ledger.low_balance_reached", 500, 300),
+        ("ledger.balance_threshold_crossed", 1_000, 300),
+    ]
+    state = replay(fall, state)
+    climb = grant_credits(state, credits=1_000, reason="top-up", actor="ops")  # 300 -> 1,300
+    assert alerts(sent(state, climb)) == [
+        ("ledger.balance_recovered", 500, 1_300),
+        ("ledger.balance_recovered", 1_000, 1_300),
+    ]
+
+
+def test_an_alert_that_fired_still_recovers_after_the_settings_are_saved_again() -> None:
+    state = given(CreditsGranted(credits=3_000, reason="welcome", actor="ops"))
+    state = replay(levels(state, 2_000, 1_000), state)
+    state = replay(debit(state, "m-1", 2_500), state)  # 3,000 -> 500: both fired
+    # Saved again: 2,000 kept as a level, 1,000 now the reminder's threshold, 800 new.
+    state = replay(levels(state, 2_000, 800, reminder=1_000), state)
+    assert (state.reminder_fired, state.thresholds_fired) == (True, (2_000,))
+
+    climb = grant_credits(state, credits=2_000, reason="top-up", actor="ops")  # 500 -> 2,500
+    assert alerts(sent(state, climb)) == [
+        ("ledger.balance_recovered", 1_000, 2_500),
+        ("ledger.balance_recovered", 2_000, 2_500),
+    ]
+    assert of(climb, BalanceThresholdArmed) == [BalanceThresholdArmed(threshold=800, balance=2_500)]

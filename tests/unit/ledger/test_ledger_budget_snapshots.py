@@ -60,3 +60,28 @@ def test_budgets_alert_levels_and_customer_holds_survive_a_snapshot() -> None:
 
     stored = orjson.loads(orjson.dumps(state_to_json(state)))
     assert state_from_json(stored) == state
+
+
+def test_which_alerts_fired_survives_a_snapshot() -> None:
+    state = given(CreditsGranted(credits=10_000, reason="welcome", actor="ops"))
+    state = replay(
+        change_billing(
+            state,
+            billing_mode="prepaid",
+            reminder_threshold=500,
+            auto_purchase_credits=None,
+            auto_purchase_trigger=None,
+            payment_method=CARD,
+            reminder_thresholds=(20_000, 9_000, 2_000),
+        ),
+        state,
+    )
+    state = replay(debit(state, "m-1", 9_700), state)  # 10,000 -> 300
+    # 20,000 was set above the balance (below, never fired); the reminder and 9,000 and
+    # 2,000 fired.
+    assert (state.reminder_armed, state.reminder_fired) == (False, True)
+    assert state.thresholds_below == (20_000, 9_000, 2_000)
+    assert state.thresholds_fired == (9_000, 2_000)
+
+    stored = orjson.loads(orjson.dumps(state_to_json(state)))
+    assert state_from_json(stored) == state
