@@ -1,5 +1,6 @@
-"""Which messages the balance alerts send: each crossing and each recovery once, as the
-messages the relay publishes (decoded, so each is checked against its JSON Schema)."""
+"""Which messages the balance alerts and a declined charge send: each crossing and each
+recovery once, as the messages the relay publishes (decoded, so each is checked against its
+JSON Schema)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from typing import Any
 
 from ledger.domain import (
     BalanceThresholdArmed,
+    ChargeRequested,
     CreditsGranted,
     Event,
     PartnerAccount,
     ReminderArmed,
     apply,
     grant_credits,
+    record_charge_failed,
     replay,
 )
 from ledger.service_layer.outgoing_messages import outgoing_messages
+from ledger.service_layer.webhooks import WEBHOOK_EVENT_TYPES
 from shared.codec import decode
+from shared.topics import NOTIFICATIONS
 
-from .scenarios import debit, given
+from .scenarios import CARD, ON_DEMAND, debit, given
 from .test_ledger_alerts import levels, of
 
 AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -114,3 +119,40 @@ def test_an_alert_that_fired_still_recovers_after_the_settings_are_saved_again()
         ("ledger.balance_recovered", 2_000, 2_500),
     ]
     assert of(climb, BalanceThresholdArmed) == [BalanceThresholdArmed(threshold=800, balance=2_500)]
+
+
+def test_a_declined_charge_is_sent_once_as_charge_failed() -> None:
+    requested = ChargeRequested(
+        charge_id="ch-1",
+        credits=5_250,
+        amount_minor=2_100,
+        currency="EUR",
+        mailing_ids=("m-1",),
+        payment_method=CARD,
+    )
+    state = given(ON_DEMAND, requested)
+    declined = record_charge_failed(state, charge_id="ch-1", reason="expired card", code="expired")
+    assert sent(state, declined) == [
+        (
+            "ledger.charge_failed",
+            {
+                "partner_id": state.partner_id,
+                "charge_id": "ch-1",
+                "reason": "expired card",
+                "code": "expired",
+                "locale": "de",
+                "occurred_at": AT.isoformat(),
+            },
+        )
+    ]
+    # On the topic the notifier mails from, and a type partners may subscribe webhooks to.
+    state = apply(state, declined[0])
+    [message] = outgoing_messages(state, state.version, declined[0], AT)
+    assert message.topic == NOTIFICATIONS.name
+    assert "ledger.charge_failed" in WEBHOOK_EVENT_TYPES
+    # A gateway that gives no reason: the message says "declined".
+    silent = record_charge_failed(
+        given(ON_DEMAND, requested), charge_id="ch-1", reason=None, code=None
+    )
+    [(_, data)] = sent(given(ON_DEMAND, requested), silent)
+    assert (data["reason"], data["code"]) == ("declined", None)

@@ -11,6 +11,7 @@ from ledger.domain import (
     AutoPurchaseSuspended,
     BalanceRecovered,
     BalanceThresholdCrossed,
+    ChargeFailed,
     ChargeRequested,
     CustomerBudgetAlert,
     Event,
@@ -39,6 +40,7 @@ MESSAGE_EVENTS = (
     BalanceRecovered,
     ReminderRearmed,
     CustomerBudgetAlert,
+    ChargeFailed,
 )
 
 
@@ -125,6 +127,17 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "reason": event.reason or "declined",
                 "code": event.code,
                 "retryable": event.retryable,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case ChargeFailed():
+            # The amount is the charge_requested's of the same charge_id, owed now (the
+            # DebtRecorded that follows tells the partner nothing more).
+            return "ledger.charge_failed", {
+                "partner_id": partner,
+                "charge_id": event.charge_id,
+                "reason": event.reason or "declined",
+                "code": event.code,
                 "locale": account.locale,
                 "occurred_at": at,
             }

@@ -114,6 +114,26 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "fehlgeschlagen: {reason}.\n\n{advice_de}\n\nIhr {brand}-Team\n",
         ),
     },
+    "ledger.charge_failed": {
+        "en": (
+            "{brand}: a charge for your mailings failed",
+            "Hello,\n\n"
+            "the payment of charge {charge_id} of account {partner_id} for your customers' "
+            "mailings failed: {reason}.\n\n"
+            "Its amount is now owed; new reservations are refused until it is paid. Please "
+            "check your payment method.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Eine Abbuchung für Ihre Mailings ist fehlgeschlagen",
+            "Guten Tag,\n\n"
+            "die Zahlung der Abbuchung {charge_id} des Kontos {partner_id} für die Mailings "
+            "Ihrer Kunden ist fehlgeschlagen: {reason}.\n\n"
+            "Der Betrag ist damit offen; neue Reservierungen werden abgelehnt, bis er bezahlt "
+            "ist. Bitte prüfen Sie Ihre Zahlungsart.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
     "ledger.auto_purchase_suspended": {
         "en": (
             "{brand}: automatic credit purchases are suspended",
