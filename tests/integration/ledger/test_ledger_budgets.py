@@ -233,6 +233,36 @@ async def test_a_debit_past_the_budget_is_recorded_and_alerted(
     assert messages[0].data["customer_name"] == "C1"
 
 
+async def test_a_budget_without_alert_percents_alerts_at_80_and_100_percent(
+    ledger_api: httpx.AsyncClient, publish: Publish
+) -> None:
+    partner_id, _ = await new_partner(ledger_api, customers=2)
+    await grant(ledger_api, partner_id, 100_000)
+    base = f"/v1/partners/{partner_id}/customers"
+    default = await ledger_api.put(f"{base}/c1/budget", json={"monthly_credits": 2_000})
+    assert default.status_code == 200, default.text
+    assert default.json()["alert_percents"] == [80, 100]
+    silent = await ledger_api.put(
+        f"{base}/c2/budget", json={"monthly_credits": 2_000, "alert_percents": []}
+    )
+    assert silent.status_code == 200, silent.text
+    assert silent.json()["alert_percents"] == []
+    # 2,000 recipients cost 2,100 credits each: both customers go past their budgets.
+    for customer in ("c1", "c2"):
+        await publish("mailing.sent", mailing_sent(partner_id, customer, 2_000), partner_id)
+
+    async def debited() -> bool:
+        return bool((await balance(ledger_api, partner_id))["balance"] == 100_000 - 4_200)
+
+    await eventually(debited, what="both debits past the budgets")
+    alerts = [
+        (e["payload"]["customer_id"], e["payload"]["percent"])
+        for e in await history_types(ledger_api, partner_id)
+        if e["type"] == "CustomerBudgetAlert"
+    ]
+    assert alerts == [("c1", 80), ("c1", 100)]
+
+
 async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     ledger_api: httpx.AsyncClient, ledger_settings: LedgerSettings
 ) -> None:

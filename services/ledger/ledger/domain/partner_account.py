@@ -636,6 +636,8 @@ def _budget_alerts(after: PartnerAccount, customer_id: str) -> list[Event]:
 # --- customer budgets ------------------------------------------------------------------------
 
 MAX_ALERT_PERCENT = 1000
+DEFAULT_ALERT_PERCENTS = (80, 100)
+"""The alert percents of a budget set without any: near the budget, and at it."""
 
 
 def set_customer_budget(
