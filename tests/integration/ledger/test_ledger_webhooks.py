@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from ledger.adapters.webhook_sender import HttpWebhookSender, UrlPolicy
 from ledger.api.app import create_app
@@ -391,7 +391,7 @@ async def test_a_partner_cannot_reach_another_partners_endpoints(
 
 
 async def test_registration_validates_types_and_rotation_keeps_the_old_secret_for_a_while(
-    api: httpx.AsyncClient, receiver: Receiver
+    api: httpx.AsyncClient, receiver: Receiver, webhook_worker: None
 ) -> None:
     partner_id, token = await new_partner(api)
     auth = {"Authorization": f"Bearer {token}"}
@@ -408,7 +408,8 @@ async def test_registration_validates_types_and_rotation_keeps_the_old_secret_fo
     )
     assert missing.status_code == 404
 
-    endpoint = await register(api, partner_id, token, receiver.url("/rotating"))
+    path = f"/rotating/{partner_id}"
+    endpoint = await register(api, partner_id, token, receiver.url(path))
     rotated = await api.post(f"{base}/{endpoint['id']}/rotate-secret", headers=auth)
     assert rotated.status_code == 200, rotated.text
     new_secret = rotated.json()["secret"]
@@ -416,6 +417,30 @@ async def test_registration_validates_types_and_rotation_keeps_the_old_secret_fo
     expires = datetime.fromisoformat(rotated.json()["previous_secret_expires_at"])
     assert (expires - datetime.now(UTC)).total_seconds() > 23 * 3600
     assert new_secret not in (await api.get(base, headers=auth)).text
+
+    # A webhook during the grace carries both signatures; each verifies with its own secret.
+    await buy(api, partner_id, token, "buy-after-rotation")
+
+    async def arrived() -> bool:
+        return bool(receiver.at(path))
+
+    await eventually(arrived, timeout=30, what="a webhook after the rotation")
+    [request] = receiver.at(path)
+    signatures = request.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    verified_by = []
+    for secret in (endpoint["secret"], new_secret):
+        hook = Webhook(secret)
+        assert hook.verify(request.body, request.headers)["type"] == "ledger.purchase_requested"
+        alone = []
+        for signature in signatures:
+            try:
+                hook.verify(request.body, {**request.headers, "webhook-signature": signature})
+            except WebhookVerificationError:
+                continue
+            alone.append(signature)
+        verified_by += alone
+    assert sorted(verified_by) == sorted(signatures)  # one signature each, none shared
 
 
 @pytest.mark.parametrize(
