@@ -9,7 +9,6 @@ from typing import Any
 
 from ledger.domain import (
     BalanceThresholdArmed,
-    ChargeRequested,
     CreditsGranted,
     Event,
     PartnerAccount,
@@ -24,8 +23,9 @@ from ledger.service_layer.webhooks import WEBHOOK_EVENT_TYPES
 from shared.codec import decode
 from shared.topics import NOTIFICATIONS
 
-from .scenarios import CARD, ON_DEMAND, debit, given
+from .scenarios import ON_DEMAND, debit, given
 from .test_ledger_alerts import levels, of
+from .test_ledger_on_demand import charge
 
 AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 
@@ -46,6 +46,25 @@ def alerts(messages: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int, i
     return [(kind, data["threshold"], data["balance"]) for kind, data in messages]
 
 
+def falls_and_recovers(
+    state: PartnerAccount, *, reminder: int, level: int, fall: int, climb: int
+) -> None:
+    """A fall below the reminder's threshold and a level, then a climb above both: one
+    message each way for each."""
+    down = debit(state, "m-fall", fall)
+    low = state.balance - fall
+    assert alerts(sent(state, down)) == [
+        ("ledger.low_balance_reached", reminder, low),
+        ("ledger.balance_threshold_crossed", level, low),
+    ]
+    state = replay(down, state)
+    up = grant_credits(state, credits=climb, reason="top-up", actor="ops")
+    assert alerts(sent(state, up)) == [
+        ("ledger.balance_recovered", reminder, low + climb),
+        ("ledger.balance_recovered", level, low + climb),
+    ]
+
+
 def test_the_single_reminder_threshold_recovers_with_a_message() -> None:
     state = given(CreditsGranted(credits=1_500, reason="welcome", actor="ops"))
     state = replay(levels(state, reminder=1_000), state)
@@ -64,19 +83,8 @@ def test_a_value_in_both_the_reminder_and_the_levels_alerts_once_per_crossing() 
     state = given(CreditsGranted(credits=3_000, reason="welcome", actor="ops"))
     state = replay(levels(state, 1_000, 2_000, reminder=1_000), state)
     assert (state.reminder_threshold, state.reminder_thresholds) == (1_000, (2_000,))
-
-    fall = debit(state, "m-1", 2_500)  # 3,000 -> 500: passes 2,000 and 1,000 once each
-    assert alerts(sent(state, fall)) == [
-        ("ledger.low_balance_reached", 1_000, 500),
-        ("ledger.balance_threshold_crossed", 2_000, 500),
-    ]
-    state = replay(fall, state)
-
-    climb = grant_credits(state, credits=2_000, reason="top-up", actor="ops")  # 500 -> 2,500
-    assert alerts(sent(state, climb)) == [
-        ("ledger.balance_recovered", 1_000, 2_500),
-        ("ledger.balance_recovered", 2_000, 2_500),
-    ]
+    # 3,000 -> 500 passes 2,000 and 1,000 once each; -> 2,500 is above both again.
+    falls_and_recovers(state, reminder=1_000, level=2_000, fall=2_500, climb=2_000)
 
 
 def test_a_level_set_above_the_balance_is_reached_silently_then_alerts_and_recovers() -> None:
@@ -91,18 +99,8 @@ def test_a_level_set_above_the_balance_is_reached_silently_then_alerts_and_recov
     assert sent(state, first) == []  # nothing fell, so nothing recovered
     state = replay(first, state)
     assert (state.reminder_armed, state.thresholds_below) == (True, ())
-
-    fall = debit(state, "m-1", 1_700)  # 2,000 -> 300
-    assert alerts(sent(state, fall)) == [
-        ("ledger.low_balance_reached", 500, 300),
-        ("ledger.balance_threshold_crossed", 1_000, 300),
-    ]
-    state = replay(fall, state)
-    climb = grant_credits(state, credits=1_000, reason="top-up", actor="ops")  # 300 -> 1,300
-    assert alerts(sent(state, climb)) == [
-        ("ledger.balance_recovered", 500, 1_300),
-        ("ledger.balance_recovered", 1_000, 1_300),
-    ]
+    # Armed now: 2,000 -> 300 fires both, -> 1,300 recovers both.
+    falls_and_recovers(state, reminder=500, level=1_000, fall=1_700, climb=1_000)
 
 
 def test_an_alert_that_fired_still_recovers_after_the_settings_are_saved_again() -> None:
@@ -122,14 +120,7 @@ def test_an_alert_that_fired_still_recovers_after_the_settings_are_saved_again()
 
 
 def test_a_declined_charge_is_sent_once_as_charge_failed() -> None:
-    requested = ChargeRequested(
-        charge_id="ch-1",
-        credits=5_250,
-        amount_minor=2_100,
-        currency="EUR",
-        mailing_ids=("m-1",),
-        payment_method=CARD,
-    )
+    requested = charge("ch-1", 5_250, 2_100, "m-1")
     state = given(ON_DEMAND, requested)
     declined = record_charge_failed(state, charge_id="ch-1", reason="expired card", code="expired")
     assert sent(state, declined) == [
