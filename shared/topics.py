@@ -41,6 +41,7 @@ NOTIFICATIONS = Topic(
         "ledger.balance_threshold_crossed",
         "ledger.balance_recovered",
         "ledger.customer_budget_alert",
+        "ledger.charge_failed",
     ),
     "Out of the ledger: things a partner should be told about.",
 )

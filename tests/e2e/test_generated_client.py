@@ -320,7 +320,7 @@ def test_a_partners_day_through_generated_clients(
         "PartnerRegistered",
         "BillingSettingsChanged",
         "CreditsGranted",
-        "ReminderRearmed",  # the balance is above the reminder's threshold now
+        "ReminderArmed",  # the balance reached the reminder's threshold (set above it)
         "CustomerAttached",
         "PurchaseRequested",
         "CreditsReserved",

@@ -233,6 +233,36 @@ async def test_a_debit_past_the_budget_is_recorded_and_alerted(
     assert messages[0].data["customer_name"] == "C1"
 
 
+async def test_a_budget_without_alert_percents_alerts_at_80_and_100_percent(
+    ledger_api: httpx.AsyncClient, publish: Publish
+) -> None:
+    partner_id, _ = await new_partner(ledger_api, customers=2)
+    await grant(ledger_api, partner_id, 100_000)
+    base = f"/v1/partners/{partner_id}/customers"
+    default = await ledger_api.put(f"{base}/c1/budget", json={"monthly_credits": 2_000})
+    assert default.status_code == 200, default.text
+    assert default.json()["alert_percents"] == [80, 100]
+    silent = await ledger_api.put(
+        f"{base}/c2/budget", json={"monthly_credits": 2_000, "alert_percents": []}
+    )
+    assert silent.status_code == 200, silent.text
+    assert silent.json()["alert_percents"] == []
+    # 2,000 recipients cost 2,100 credits each: both customers go past their budgets.
+    for customer in ("c1", "c2"):
+        await publish("mailing.sent", mailing_sent(partner_id, customer, 2_000), partner_id)
+
+    async def debited() -> bool:
+        return bool((await balance(ledger_api, partner_id))["balance"] == 100_000 - 4_200)
+
+    await eventually(debited, what="both debits past the budgets")
+    alerts = [
+        (e["payload"]["customer_id"], e["payload"]["percent"])
+        for e in await history_types(ledger_api, partner_id)
+        if e["type"] == "CustomerBudgetAlert"
+    ]
+    assert alerts == [("c1", 80), ("c1", 100)]
+
+
 async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     ledger_api: httpx.AsyncClient, ledger_settings: LedgerSettings
 ) -> None:
@@ -241,14 +271,13 @@ async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     )
     billing = (await ledger_api.get(f"/v1/partners/{partner_id}/billing")).json()
     assert billing["reminder_thresholds"] == [2_000, 1_000]
-    await grant(ledger_api, partner_id, 3_000)  # 0 -> 3,000: both recover (set below)
+    # 0 -> 3,000: both levels were set above the balance and never fired: armed, no recovery
+    await grant(ledger_api, partner_id, 3_000)
     for delta in (-1_500, -100, -1_000, 1_500, -1_000):
         await adjust(ledger_api, partner_id, delta)
     # 3,000 -> 1,500 (2,000 falls) -> 1,400 -> 400 (1,000 falls) -> 1,900 (1,000 recovers)
     # -> 900 (1,000 falls again; 2,000 stays fallen)
     expected = [
-        ("BalanceRecovered", 1_000, 3_000),
-        ("BalanceRecovered", 2_000, 3_000),
         ("BalanceThresholdCrossed", 2_000, 1_500),
         ("BalanceThresholdCrossed", 1_000, 400),
         ("BalanceRecovered", 1_000, 1_900),
@@ -257,9 +286,13 @@ async def test_each_alert_level_fires_once_per_crossing_and_recovers(
     alerts = [
         (e["type"], e["payload"]["threshold"], e["payload"]["balance"])
         for e in await history_types(ledger_api, partner_id)
-        if e["type"] in ("BalanceThresholdCrossed", "BalanceRecovered")
+        if e["type"] in ("BalanceThresholdCrossed", "BalanceRecovered", "BalanceThresholdArmed")
     ]
-    assert alerts == expected
+    assert alerts == [
+        ("BalanceThresholdArmed", 1_000, 3_000),
+        ("BalanceThresholdArmed", 2_000, 3_000),
+        *expected,
+    ]
     messages = await notifications(ledger_settings, partner_id, len(expected))
     kinds = {
         "ledger.balance_threshold_crossed": "BalanceThresholdCrossed",

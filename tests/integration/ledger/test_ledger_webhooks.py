@@ -4,6 +4,7 @@ verifies what arrives with the `standardwebhooks` package, as a partner's portal
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from ledger.adapters.webhook_sender import HttpWebhookSender, UrlPolicy
 from ledger.api.app import create_app
@@ -23,7 +24,14 @@ from ledger.service_layer.webhooks import new_secret
 from ledger.settings import LedgerSettings
 from ledger.webhook_worker import run_webhooks
 from tests.integration.conftest import OPS_TOKEN, free_port
-from tests.integration.ledger.conftest import eventually, new_partner, read_topic
+from tests.integration.ledger.conftest import (
+    Publish,
+    balance,
+    eventually,
+    mailing_sent,
+    new_partner,
+    read_topic,
+)
 from tests.support.clients import app_client
 
 
@@ -32,15 +40,17 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
-    status: int
+    status: int | None  # None: held longer than the sender waits (paths under /slow/)
 
 
 @dataclass
 class Receiver:
     """A partner's portal: answers 500 to the first request of each `webhook-id` on paths
-    under /flaky/, 204 to everything else, and keeps every request."""
+    under /flaky/, holds requests on paths under /slow/ for `slow_seconds` (longer than the
+    worker waits) before its 204, answers 204 to everything else, and keeps every request."""
 
     port: int
+    slow_seconds: float = 0.0
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,13 +63,23 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(free_port())
+def receiver(webhook_settings: LedgerSettings) -> Iterator[Receiver]:
+    state = Receiver(free_port(), slow_seconds=webhook_settings.webhook_timeout_seconds + 2)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if self.path.startswith("/slow/"):
+                with state.lock:
+                    state.requests.append(Received(self.path, headers, body, None))
+                time.sleep(state.slow_seconds)
+                try:  # the sender gave up long ago: nobody reads this answer
+                    self.send_response(204)
+                    self.end_headers()
+                except OSError:
+                    pass
+                return
             with state.lock:
                 seen = any(
                     r.headers.get("webhook-id") == headers.get("webhook-id") for r in state.requests
@@ -218,6 +238,63 @@ async def test_a_webhook_arrives_signed_is_retried_with_the_same_id_and_is_logge
     assert hook.verify(third.body, third.headers)["id"] == payload["id"]
 
 
+async def test_a_slow_endpoint_blocks_no_ingest_and_its_timeout_is_retried(
+    api: httpx.AsyncClient,
+    receiver: Receiver,
+    webhook_worker: None,
+    webhook_settings: LedgerSettings,
+    publish: Publish,
+) -> None:
+    """The real sender against a receiver that holds the request longer than the worker's
+    timeout: a mailing is debited while that attempt hangs, and the attempt is logged as no
+    answer and tried again later."""
+    partner_id, token = await new_partner(api)
+    path = f"/slow/{partner_id}"
+    endpoint = await register(api, partner_id, token, receiver.url(path))
+    auth = {"Authorization": f"Bearer {token}"}
+    await buy(api, partner_id, token, "buy-1")
+
+    async def in_flight() -> bool:
+        return bool(receiver.at(path))
+
+    await eventually(in_flight, timeout=30, what="the attempt at the slow endpoint")
+    # 2,000 recipients cost 2,100 credits; the partner has none yet (a debit is a fact).
+    await publish("mailing.sent", mailing_sent(partner_id, "c1", 2_000), partner_id)
+
+    async def debited() -> bool:
+        return bool((await balance(api, partner_id))["balance"] == -2_100)
+
+    await eventually(debited, what="the debit while the webhook hangs")
+    [pending] = await deliveries(api, partner_id, endpoint["id"])
+    assert (pending["status"], pending["delivered_at"]) == ("pending", None)
+
+    async def timed_out() -> bool:
+        found = await deliveries(api, partner_id, endpoint["id"])
+        return bool(found and found[0]["attempt_log"])
+
+    timeout = webhook_settings.webhook_timeout_seconds
+    await eventually(timed_out, timeout=timeout + 20, what="the attempt given up on")
+    [logged] = await deliveries(api, partner_id, endpoint["id"])
+    first = logged["attempt_log"][0]
+    assert (first["attempt"], first["status_code"]) == (1, None)
+    assert first["error"] == f"no answer within {timeout:g} s"
+    assert first["duration_ms"] >= timeout * 1000
+    assert logged["status"] == "pending" and logged["delivered_at"] is None
+    assert logged["next_attempt_at"] is not None
+    attempted_at = datetime.fromisoformat(first["attempted_at"])
+    assert datetime.fromisoformat(logged["next_attempt_at"]) > attempted_at
+    # The debit was recorded before the hanging attempt ended: ingest did not wait for it.
+    history = (await api.get(f"/v1/partners/{partner_id}/events", headers=auth)).json()
+    [debit] = [e for e in history["events"] if e["type"] == "MailingDebited"]
+    assert datetime.fromisoformat(debit["recorded_at"]) < attempted_at
+    assert [r.status for r in receiver.at(path)][:1] == [None]
+
+    off = await api.post(
+        f"/v1/partners/{partner_id}/webhook-endpoints/{endpoint['id']}/disable", headers=auth
+    )
+    assert off.status_code == 200, off.text
+
+
 async def test_filters_disabled_endpoints_and_kafka_redelivery(
     api: httpx.AsyncClient,
     receiver: Receiver,
@@ -314,7 +391,7 @@ async def test_a_partner_cannot_reach_another_partners_endpoints(
 
 
 async def test_registration_validates_types_and_rotation_keeps_the_old_secret_for_a_while(
-    api: httpx.AsyncClient, receiver: Receiver
+    api: httpx.AsyncClient, receiver: Receiver, webhook_worker: None
 ) -> None:
     partner_id, token = await new_partner(api)
     auth = {"Authorization": f"Bearer {token}"}
@@ -331,7 +408,8 @@ async def test_registration_validates_types_and_rotation_keeps_the_old_secret_fo
     )
     assert missing.status_code == 404
 
-    endpoint = await register(api, partner_id, token, receiver.url("/rotating"))
+    path = f"/rotating/{partner_id}"
+    endpoint = await register(api, partner_id, token, receiver.url(path))
     rotated = await api.post(f"{base}/{endpoint['id']}/rotate-secret", headers=auth)
     assert rotated.status_code == 200, rotated.text
     new_secret = rotated.json()["secret"]
@@ -339,6 +417,30 @@ async def test_registration_validates_types_and_rotation_keeps_the_old_secret_fo
     expires = datetime.fromisoformat(rotated.json()["previous_secret_expires_at"])
     assert (expires - datetime.now(UTC)).total_seconds() > 23 * 3600
     assert new_secret not in (await api.get(base, headers=auth)).text
+
+    # A webhook during the grace carries both signatures; each verifies with its own secret.
+    await buy(api, partner_id, token, "buy-after-rotation")
+
+    async def arrived() -> bool:
+        return bool(receiver.at(path))
+
+    await eventually(arrived, timeout=30, what="a webhook after the rotation")
+    [request] = receiver.at(path)
+    signatures = request.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    verified_by = []
+    for secret in (endpoint["secret"], new_secret):
+        hook = Webhook(secret)
+        assert hook.verify(request.body, request.headers)["type"] == "ledger.purchase_requested"
+        alone = []
+        for signature in signatures:
+            try:
+                hook.verify(request.body, {**request.headers, "webhook-signature": signature})
+            except WebhookVerificationError:
+                continue
+            alone.append(signature)
+        verified_by += alone
+    assert sorted(verified_by) == sorted(signatures)  # one signature each, none shared
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from ledger.domain import (
     BalanceRecovered,
+    BalanceThresholdArmed,
     BalanceThresholdCrossed,
     BudgetExceeded,
     CreditsGranted,
@@ -180,10 +181,15 @@ def test_each_level_fires_exactly_once_per_downward_crossing_and_recovers_once_p
         trajectory.append(trajectory[-1] + (-amount if kind == "debit" else amount))
     crossed = Counter(e.threshold for e in of(history, BalanceThresholdCrossed))
     recovered = Counter(e.threshold for e in of(history, BalanceRecovered))
+    armed = Counter(e.threshold for e in of(history, BalanceThresholdArmed))
     for level in set(thresholds):
         pairs = list(pairwise(trajectory))
+        climbs = sum(1 for a, b in pairs if a < level <= b)
+        # Set above the balance (0), a level is first reached silently; every later climb
+        # follows a fall, which fired.
+        first = 1 if level > 0 and climbs else 0
         assert crossed[level] == sum(1 for a, b in pairs if a >= level > b)
-        assert recovered[level] == sum(1 for a, b in pairs if a < level <= b)
+        assert (recovered[level], armed[level]) == (climbs - first, first)
     assert replay(history) == state
 
 

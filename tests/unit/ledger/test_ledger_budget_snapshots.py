@@ -8,6 +8,7 @@ import orjson
 from ledger.adapters.snapshots import state_from_json, state_to_json
 from ledger.domain import (
     CreditsGranted,
+    PartnerAccount,
     change_billing,
     replay,
     reserve,
@@ -17,9 +18,10 @@ from ledger.domain import (
 from .scenarios import CARD, CUSTOMER, T0, debit, given
 
 
-def test_budgets_alert_levels_and_customer_holds_survive_a_snapshot() -> None:
+def with_alerts(*levels: int) -> PartnerAccount:
+    """10,000 credits, the reminder at 500 and these alert levels."""
     state = given(CreditsGranted(credits=10_000, reason="welcome", actor="ops"))
-    state = replay(
+    return replay(
         change_billing(
             state,
             billing_mode="prepaid",
@@ -27,10 +29,14 @@ def test_budgets_alert_levels_and_customer_holds_survive_a_snapshot() -> None:
             auto_purchase_credits=None,
             auto_purchase_trigger=None,
             payment_method=CARD,
-            reminder_thresholds=(9_000, 2_000),
+            reminder_thresholds=levels,
         ),
         state,
     )
+
+
+def test_budgets_alert_levels_and_customer_holds_survive_a_snapshot() -> None:
+    state = with_alerts(9_000, 2_000)
     state = replay(
         set_customer_budget(
             state,
@@ -57,6 +63,19 @@ def test_budgets_alert_levels_and_customer_holds_survive_a_snapshot() -> None:
     assert state.thresholds_below == (9_000,)
     assert state.budgets[CUSTOMER].alerted == (10,)
     assert state.holds["r-1"].customer_id == CUSTOMER
+
+    stored = orjson.loads(orjson.dumps(state_to_json(state)))
+    assert state_from_json(stored) == state
+
+
+def test_which_alerts_fired_survives_a_snapshot() -> None:
+    state = with_alerts(20_000, 9_000, 2_000)
+    state = replay(debit(state, "m-1", 9_700), state)  # 10,000 -> 300
+    # 20,000 was set above the balance (below, never fired); the reminder and 9,000 and
+    # 2,000 fired.
+    assert (state.reminder_armed, state.reminder_fired) == (False, True)
+    assert state.thresholds_below == (20_000, 9_000, 2_000)
+    assert state.thresholds_fired == (9_000, 2_000)
 
     stored = orjson.loads(orjson.dumps(state_to_json(state)))
     assert state_from_json(stored) == state

@@ -19,6 +19,7 @@ from ledger.domain import (
     AutoPurchaseResumed,
     AutoPurchaseSuspended,
     BalanceRecovered,
+    BalanceThresholdArmed,
     BalanceThresholdCrossed,
     ChargeFailed,
     ChargeRequested,
@@ -37,6 +38,7 @@ from ledger.domain import (
     PurchaseFailed,
     PurchaseReturned,
     PurchaseSucceeded,
+    ReminderArmed,
     ReminderRearmed,
     ReservationExpired,
     ReservationReleased,
@@ -66,6 +68,7 @@ SAMPLES: list[Event] = [
     ReservationExpired(reservation_id="r-2", credits=1),
     LowBalanceReached(balance=-200, threshold=1_000),
     ReminderRearmed(balance=1_000, threshold=1_000),
+    ReminderArmed(balance=1_500, threshold=1_000),
     purchase_requested("pur-1", 10_000),
     PurchaseSucceeded(purchase_id="pur-1", credits=10_000, amount_minor=8_900),
     PurchaseFailed(
@@ -127,6 +130,7 @@ SAMPLES: list[Event] = [
     ),
     BalanceThresholdCrossed(threshold=1_000, balance=-20),
     BalanceRecovered(threshold=1_000, balance=1_200),
+    BalanceThresholdArmed(threshold=5_000, balance=5_000),
     CustomerBudgetSet(
         customer_id="c1", monthly_credits=10_000, alert_percents=(80, 100), month="2026-12", used=0
     ),

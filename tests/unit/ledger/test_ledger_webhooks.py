@@ -117,6 +117,13 @@ def test_what_an_answer_means(status: int | None, expected: str) -> None:
         ("127.0.0.1", "loopback"),
         ("::1", "loopback"),
         ("::ffff:127.0.0.1", "loopback"),
+        # 6to4 and Teredo carry an IPv4 address; it is the one judged.
+        ("2002:7f00:1::1", "loopback"),
+        ("2002:a00:1::1", "private"),
+        ("2002:a9fe:a9fe::1", "link-local"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),
+        ("2002:5db8:d70e::1", None),
         ("10.0.0.1", "private"),
         ("172.16.5.4", "private"),
         ("192.168.1.1", "private"),
@@ -147,6 +154,10 @@ def test_settings_open_loopback_and_private_but_never_link_local() -> None:
     assert refused_address("127.0.0.1", AddressPolicy(allow_private=True)) is not None
     assert refused_address("10.0.0.1", AddressPolicy(allow_loopback=True)) is not None
     assert refused_address("169.254.169.254", loose) is not None
+    # Private networks allowed do not open loopback through a tunnel address.
+    private_only = AddressPolicy(allow_private=True)
+    for tunnelled in ("::ffff:127.0.0.1", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:80ff:fffe"):
+        assert refused_address(tunnelled, private_only) == "a loopback address"
 
 
 # --- signatures ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def load(name: str) -> dict[str, Any]:
 V1 = load("ledger_events_v1.json")
 V3 = load("ledger_events_v3.json")
 V4 = load("ledger_events_v4.json")
+V5 = load("ledger_events_v5.json")
 # Event types that did not exist yet when the v1 fixture was frozen.
 ADDED_AFTER_V1 = {
     "ContractChanged",
@@ -41,11 +42,13 @@ ADDED_AFTER_V1 = {
     "BalanceRecovered",
     "CustomerBudgetSet",
     "CustomerBudgetAlert",
+    "ReminderArmed",
+    "BalanceThresholdArmed",
 }
 
 
 def test_the_fixtures_together_hold_every_event_type() -> None:
-    assert {row["type"] for f in (V1, V3, V4) for row in f["rows"]} == set(EVENT_TYPES)
+    assert {row["type"] for f in (V1, V3, V4, V5) for row in f["rows"]} == set(EVENT_TYPES)
 
 
 def test_the_v1_fixture_holds_every_event_type_of_its_day_as_version_1() -> None:
@@ -155,5 +158,30 @@ def test_the_v4_stream_replays_to_the_account_it_described() -> None:
 
 @pytest.mark.parametrize("row", V4["rows"], ids=lambda r: f"{r['version']}-{r['type']}")
 def test_a_v4_fixture_row_is_written_again_as_it_was(row: dict[str, Any]) -> None:
+    event = from_row(row["type"], row["schema_version"], row["payload"], _at(row))
+    assert to_row(event, _at(row)) == (row["type"], row["schema_version"], row["payload"])
+
+
+def test_the_v5_stream_replays_to_the_account_it_described() -> None:
+    rows = V5["rows"]
+    events = [from_row(r["type"], r["schema_version"], r["payload"], _at(r)) for r in rows]
+    state = replay(events)
+    assert state.balance == 6_000 - 5_500 + 2_000
+    # The reminder and the level 2,000 fired and recovered; 5,000 fired and is still below.
+    assert (state.reminder_threshold, state.reminder_armed, state.reminder_fired) == (
+        1_000,
+        True,
+        False,
+    )
+    assert (state.reminder_thresholds, state.thresholds_below, state.thresholds_fired) == (
+        (5_000, 2_000),
+        (5_000,),
+        (5_000,),
+    )
+    assert state.version == len(rows)
+
+
+@pytest.mark.parametrize("row", V5["rows"], ids=lambda r: f"{r['version']}-{r['type']}")
+def test_a_v5_fixture_row_is_written_again_as_it_was(row: dict[str, Any]) -> None:
     event = from_row(row["type"], row["schema_version"], row["payload"], _at(row))
     assert to_row(event, _at(row)) == (row["type"], row["schema_version"], row["payload"])

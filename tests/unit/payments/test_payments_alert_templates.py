@@ -1,5 +1,6 @@
-"""The e-mails of the balance alert levels and customer budget alerts, in German and English,
-rendered from messages as the ledger publishes them (each valid against its JSON Schema)."""
+"""The e-mails of the balance alert levels, customer budget alerts and declined charges, in
+German and English, rendered from messages as the ledger publishes them (each valid against
+its JSON Schema)."""
 
 from typing import Any
 
@@ -22,6 +23,13 @@ BUDGET = {
     "used": 8100,
     "monthly_credits": 10000,
     "month": "2026-12",
+    "occurred_at": "2026-12-01T00:00:00Z",
+}
+CHARGE = {
+    "partner_id": "p1",
+    "charge_id": "p1:charge:m-9",
+    "reason": "expired card",
+    "code": "expired_card",
     "occurred_at": "2026-12-01T00:00:00Z",
 }
 
@@ -51,6 +59,20 @@ BUDGET = {
             (
                 "Acme: Bäckerei Müller has used 80 % of its budget",
                 "has used 8,100 of its 10,000 credits for 2026-12",
+            ),
+        ),
+        (
+            "ledger.charge_failed",
+            CHARGE,
+            (
+                "Acme: Eine Abbuchung für Ihre Mailings ist fehlgeschlagen",
+                "Abbuchung p1:charge:m-9 des Kontos p1 für die Mailings Ihrer Kunden ist "
+                "fehlgeschlagen: expired card",
+            ),
+            (
+                "Acme: a charge for your mailings failed",
+                "charge p1:charge:m-9 of account p1 for your customers' mailings failed: "
+                "expired card",
             ),
         ),
     ],

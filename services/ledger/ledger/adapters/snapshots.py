@@ -28,7 +28,8 @@ from ledger.service_layer.ports import Snapshot
 
 # 2: resale contracts and the statements issued (`contracts`, `statements_through`).
 # 3: balance alert levels, customer budgets, the customer a hold names.
-STATE_SCHEMA_VERSION = 3
+# 4: which alerts fired (`reminder_fired`, `thresholds_fired`): only those send a recovery.
+STATE_SCHEMA_VERSION = 4
 
 
 def _time(value: datetime | None) -> str | None:
@@ -65,8 +66,10 @@ def state_to_json(state: PartnerAccount) -> dict[str, Any]:
         "debt_minor": state.debt_minor,
         "reminder_threshold": state.reminder_threshold,
         "reminder_armed": state.reminder_armed,
+        "reminder_fired": state.reminder_fired,
         "reminder_thresholds": list(state.reminder_thresholds),
         "thresholds_below": list(state.thresholds_below),
+        "thresholds_fired": list(state.thresholds_fired),
         "auto_purchase_credits": state.auto_purchase_credits,
         "auto_purchase_trigger": state.auto_purchase_trigger,
         "auto_purchase_failures": state.auto_purchase_failures,
@@ -158,8 +161,10 @@ def state_from_json(data: Mapping[str, Any]) -> PartnerAccount:
         debt_minor=data["debt_minor"],
         reminder_threshold=data["reminder_threshold"],
         reminder_armed=data["reminder_armed"],
+        reminder_fired=data["reminder_fired"],
         reminder_thresholds=tuple(data["reminder_thresholds"]),
         thresholds_below=tuple(data["thresholds_below"]),
+        thresholds_fired=tuple(data["thresholds_fired"]),
         auto_purchase_credits=data["auto_purchase_credits"],
         auto_purchase_trigger=data["auto_purchase_trigger"],
         auto_purchase_failures=data["auto_purchase_failures"],

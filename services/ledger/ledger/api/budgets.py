@@ -18,7 +18,7 @@ from ledger.api.auth import CurrentCaller
 from ledger.api.routes import _container, _execute
 from ledger.api.schemas import Strict
 from ledger.domain import budget_month
-from ledger.domain.partner_account import MAX_ALERT_PERCENT
+from ledger.domain.partner_account import DEFAULT_ALERT_PERCENTS, MAX_ALERT_PERCENT
 from ledger.service_layer.handlers import SetCustomerBudget
 from shared.problems import not_found
 
@@ -34,9 +34,10 @@ class BudgetSettings(Strict):
         description="Credits the customer may use per UTC month; null: no budget",
     )
     alert_percents: list[Percent] = Field(
-        default_factory=list,
+        default_factory=lambda: list(DEFAULT_ALERT_PERCENTS),
         max_length=20,
-        description="Percents of the budget that send an alert once per month (ascending)",
+        description="Percents of the budget that send an alert once per month (ascending)."
+        " Left out: [80, 100]; [] sends no alerts",
         examples=[[80, 100]],
     )
 

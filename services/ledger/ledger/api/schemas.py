@@ -57,7 +57,8 @@ class BillingSettings(Strict):
         default_factory=list,
         max_length=20,
         description="Balance alert levels: each alerts once per fall below it and once when"
-        " the balance is back at or above it",
+        " the balance is back at or above it. A level equal to reminder_threshold is left out:"
+        " the reminder alerts for it (once per crossing)",
     )
     auto_purchase: AutoPurchase | None = None
     payment_method: PaymentMethodBody | None = None

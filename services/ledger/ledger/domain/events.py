@@ -126,7 +126,17 @@ class LowBalanceReached:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReminderRearmed:
-    """The balance is back at or above the threshold: the next fall below it fires again."""
+    """The balance is back at or above the threshold after the reminder fired: the next fall
+    below it fires again."""
+
+    balance: int
+    threshold: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReminderArmed:
+    """The balance reached a threshold that was set above it: the reminder is armed from now
+    on. It never fired, so nothing recovered and nobody is told."""
 
     balance: int
     threshold: int
@@ -142,7 +152,17 @@ class BalanceThresholdCrossed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalanceRecovered:
-    """The balance is back at or above an alert level: its next fall below fires again."""
+    """The balance is back at or above an alert level it had fallen below (the level fired):
+    its next fall below fires again."""
+
+    threshold: int
+    balance: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceThresholdArmed:
+    """The balance reached an alert level that was set above it: the level is armed from now
+    on. It never fired, so nothing recovered and nobody is told."""
 
     threshold: int
     balance: int
@@ -351,8 +371,10 @@ Event = (
     | ReservationExpired
     | LowBalanceReached
     | ReminderRearmed
+    | ReminderArmed
     | BalanceThresholdCrossed
     | BalanceRecovered
+    | BalanceThresholdArmed
     | CustomerBudgetSet
     | CustomerBudgetAlert
     | PurchaseRequested

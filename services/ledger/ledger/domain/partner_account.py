@@ -9,12 +9,15 @@ Rules kept here, in one place:
 - Balance: a prepaid mailing's debit is always recorded, even below zero (the mailing went out).
 - Reminder: armed exactly while ``balance >= threshold``; ``LowBalanceReached`` when an armed
   reminder sees the balance below the threshold, ``ReminderRearmed`` when it is back at or
-  above. Both follow the event that moved the balance. The balance counts, not ``available``:
-  a hold is a plan, the reminder is about credits that are gone.
+  above after it fired. A threshold set above the balance never fired: reaching it is
+  ``ReminderArmed``, which tells nobody anything. These follow the event that moved the
+  balance. The balance counts, not ``available``: a hold is a plan, the reminder is about
+  credits that are gone.
 - Auto-purchase: see ``auto_purchase_due`` and ``policies``.
 - Alert levels (``reminder_thresholds``): each by the reminder's edge rule on its own,
   ``BalanceThresholdCrossed`` once per downward crossing and ``BalanceRecovered`` when the
-  balance is back at or above it.
+  balance is back at or above it; a level set above the balance is reached silently
+  (``BalanceThresholdArmed``).
 - Reservations: ``available = balance - held``; the debit of a mailing closes its hold.
 - Customer budgets: a hold naming a customer with a budget is refused when the customer's
   credits used this month, its holds and the hold would pass the budget. A debit is a fact
@@ -62,6 +65,7 @@ from .events import (
     AutoPurchaseResumed,
     AutoPurchaseSuspended,
     BalanceRecovered,
+    BalanceThresholdArmed,
     BalanceThresholdCrossed,
     BillingMode,
     BillingSettingsChanged,
@@ -89,6 +93,7 @@ from .events import (
     PurchaseRequested,
     PurchaseReturned,
     PurchaseSucceeded,
+    ReminderArmed,
     ReminderRearmed,
     ReservationExpired,
     ReservationReleased,
@@ -200,9 +205,14 @@ class PartnerAccount:
     debt_minor: int = 0
     reminder_threshold: int | None = None
     reminder_armed: bool = False
-    # Alert levels, highest first, and those the balance is under (fired, or set above it).
+    # The reminder fired and the balance has not been back at or above the threshold since
+    # (not armed and not fired: the threshold was set above the balance).
+    reminder_fired: bool = False
+    # Alert levels, highest first; those the balance is under (fired, or set above it); and
+    # of those, the ones that fired (only these recover with a message).
     reminder_thresholds: tuple[int, ...] = ()
     thresholds_below: tuple[int, ...] = ()
+    thresholds_fired: tuple[int, ...] = ()
     auto_purchase_credits: int | None = None
     auto_purchase_trigger: int | None = None
     auto_purchase_failures: int = 0
@@ -335,15 +345,22 @@ def _reminder_for(after: PartnerAccount) -> list[Event]:
     if threshold is not None and transition == "fire":
         events.append(LowBalanceReached(balance=after.balance, threshold=threshold))
     elif threshold is not None and transition == "rearm":
-        events.append(ReminderRearmed(balance=after.balance, threshold=threshold))
+        # Only a reminder that fired recovers; one set above the balance is just armed.
+        rearmed = ReminderRearmed if after.reminder_fired else ReminderArmed
+        events.append(rearmed(balance=after.balance, threshold=threshold))
     if after.reminder_thresholds:
-        fallen, recovered = policies.threshold_transitions(
+        fallen, climbed = policies.threshold_transitions(
             balance=after.balance,
             thresholds=after.reminder_thresholds,
             below=after.thresholds_below,
         )
         events += [BalanceThresholdCrossed(threshold=t, balance=after.balance) for t in fallen]
-        events += [BalanceRecovered(threshold=t, balance=after.balance) for t in recovered]
+        events += [
+            (BalanceRecovered if t in after.thresholds_fired else BalanceThresholdArmed)(
+                threshold=t, balance=after.balance
+            )
+            for t in climbed
+        ]
     return events
 
 
@@ -424,7 +441,8 @@ def change_billing(
 
     - The reminder is armed iff the balance is at or above the new threshold: a threshold set
       above the current balance does not fire (no crossing happened). The same holds for
-      each alert level of ``reminder_thresholds`` (kept highest first, each once).
+      each alert level of ``reminder_thresholds`` (kept highest first, each once, without
+      the reminder's threshold: that crossing is the reminder's).
     - Auto-purchase needs a payment method; on demand needs one too. Auto-purchase settings are
       kept in on-demand mode but only act while prepaid.
     - Saving the settings with auto-purchase on while it is suspended resumes it: the partner
@@ -438,7 +456,9 @@ def change_billing(
         _non_negative(reminder_threshold, "reminder_threshold")
     for level in reminder_thresholds:
         _non_negative(level, "reminder_thresholds")
-    levels = tuple(sorted(set(reminder_thresholds), reverse=True))
+    # A level at the reminder's own threshold would alert twice for one crossing: the
+    # reminder covers it.
+    levels = tuple(sorted(set(reminder_thresholds) - {reminder_threshold}, reverse=True))
     if auto_purchase_credits is not None:
         _positive(auto_purchase_credits, "auto_purchase_credits")
     if auto_purchase_trigger is not None:
@@ -616,6 +636,8 @@ def _budget_alerts(after: PartnerAccount, customer_id: str) -> list[Event]:
 # --- customer budgets ------------------------------------------------------------------------
 
 MAX_ALERT_PERCENT = 1000
+DEFAULT_ALERT_PERCENTS = (80, 100)
+"""The alert percents of a budget set without any: near the budget, and at it."""
 
 
 def set_customer_budget(
@@ -1376,18 +1398,26 @@ def _apply_debit(state: PartnerAccount, e: MailingDebited) -> PartnerAccount:
 
 
 def _apply_settings(state: PartnerAccount, e: BillingSettingsChanged) -> PartnerAccount:
+    # An alert that fired for a value stays fired while the balance is below it, whichever
+    # field holds the value now: its recovery is still news.
+    fired = set(state.thresholds_fired)
+    if state.reminder_fired and state.reminder_threshold is not None:
+        fired.add(state.reminder_threshold)
+    # A level set above the balance is not a crossing: it waits until the balance is back at
+    # or above it (as the reminder's ``reminder_armed`` does).
+    below = tuple(t for t in e.reminder_thresholds if state.balance < t)
     state = _evolve(
         state,
         billing_mode=e.billing_mode,
         reminder_threshold=e.reminder_threshold,
         reminder_armed=e.reminder_armed,
+        reminder_fired=not e.reminder_armed and e.reminder_threshold in fired,
         auto_purchase_credits=e.auto_purchase_credits,
         auto_purchase_trigger=e.auto_purchase_trigger,
         payment_method=e.payment_method,
         reminder_thresholds=e.reminder_thresholds,
-        # A level set above the balance is not a crossing: it waits until the balance is
-        # back at or above it (as the reminder's ``reminder_armed`` does).
-        thresholds_below=tuple(t for t in e.reminder_thresholds if state.balance < t),
+        thresholds_below=below,
+        thresholds_fired=tuple(t for t in below if t in fired),
     )
     if e.auto_purchase_credits is None:
         # Turning auto-purchase off forgets its failures: turning it on later starts afresh.
@@ -1427,14 +1457,21 @@ def _apply(state: PartnerAccount, event: Event) -> PartnerAccount:
         case ReservationExpired(reservation_id=rid, credits=credits):
             return _close_hold(state, rid, credits, event)
         case LowBalanceReached():
-            return _evolve(state, reminder_armed=False)
-        case ReminderRearmed():
-            return _evolve(state, reminder_armed=True)
+            return _evolve(state, reminder_armed=False, reminder_fired=True)
+        case ReminderRearmed() | ReminderArmed():
+            return _evolve(state, reminder_armed=True, reminder_fired=False)
         case BalanceThresholdCrossed(threshold=level):
-            return _evolve(state, thresholds_below=(*state.thresholds_below, level))
-        case BalanceRecovered(threshold=level):
-            below = tuple(t for t in state.thresholds_below if t != level)
-            return _evolve(state, thresholds_below=below)
+            return _evolve(
+                state,
+                thresholds_below=(*state.thresholds_below, level),
+                thresholds_fired=(*state.thresholds_fired, level),
+            )
+        case BalanceRecovered(threshold=level) | BalanceThresholdArmed(threshold=level):
+            return _evolve(
+                state,
+                thresholds_below=tuple(t for t in state.thresholds_below if t != level),
+                thresholds_fired=tuple(t for t in state.thresholds_fired if t != level),
+            )
         case CustomerBudgetSet():
             return _apply_budget(state, event)
         case CustomerBudgetAlert():

@@ -53,16 +53,17 @@ def reminder_transition(
 def threshold_transitions(
     *, balance: int, thresholds: tuple[int, ...], below: tuple[int, ...]
 ) -> tuple[list[int], list[int]]:
-    """Which alert levels the balance just crossed: ``(fallen, recovered)``.
+    """Which alert levels the balance just crossed: ``(fallen, climbed)``.
 
     The same edge rule as the reminder, for each level on its own: a level not in ``below``
     (armed) that the balance is now under has fallen (highest first, the order a falling
     balance passes them); a level in ``below`` that the balance is at or above again has
-    recovered (lowest first).
+    climbed (lowest first): it recovers if it had fired, and is only armed if it was set
+    above the balance.
     """
     fallen = [t for t in thresholds if t not in below and balance < t]
-    recovered = [t for t in below if balance >= t]
-    return sorted(fallen, reverse=True), sorted(recovered)
+    climbed = [t for t in below if balance >= t]
+    return sorted(fallen, reverse=True), sorted(climbed)
 
 
 def month_of(at: datetime) -> str:

@@ -91,11 +91,24 @@ class AddressPolicy:
     allow_loopback: bool = False  # 127.0.0.0/8, ::1 (the local stack)
 
 
+def _carried_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches through a translation or a tunnel: IPv4-mapped
+    (``::ffff:127.0.0.1``), 6to4 (``2002:7f00:1::1``) or Teredo (its client address)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
 def refused_address(address: str, policy: AddressPolicy) -> str | None:
-    """Why a webhook may not be sent to this IP address; None if it may."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    """Why a webhook may not be sent to this IP address; None if it may. An IPv6 address that
+    carries an IPv4 one is judged by the IPv4 address (2002:7f00:1::1 is 127.0.0.1)."""
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = _carried_ipv4(ip) or ip
     if ip.is_loopback:
         return None if policy.allow_loopback else "a loopback address"
     if ip.is_unspecified:

@@ -11,6 +11,7 @@ from ledger.domain import (
     AutoPurchaseSuspended,
     BalanceRecovered,
     BalanceThresholdCrossed,
+    ChargeFailed,
     ChargeRequested,
     CustomerBudgetAlert,
     Event,
@@ -18,6 +19,7 @@ from ledger.domain import (
     PartnerAccount,
     PurchaseFailed,
     PurchaseRequested,
+    ReminderRearmed,
     ReservationExpired,
     StatementIssued,
 )
@@ -36,7 +38,9 @@ MESSAGE_EVENTS = (
     StatementIssued,
     BalanceThresholdCrossed,
     BalanceRecovered,
+    ReminderRearmed,
     CustomerBudgetAlert,
+    ChargeFailed,
 )
 
 
@@ -51,7 +55,8 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "locale": account.locale,
                 "occurred_at": at,
             }
-        case BalanceThresholdCrossed() | BalanceRecovered():
+        case BalanceThresholdCrossed() | BalanceRecovered() | ReminderRearmed():
+            # The reminder's own recovery is the same news as an alert level's.
             kind = (
                 "ledger.balance_threshold_crossed"
                 if isinstance(event, BalanceThresholdCrossed)
@@ -122,6 +127,17 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "reason": event.reason or "declined",
                 "code": event.code,
                 "retryable": event.retryable,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case ChargeFailed():
+            # The amount is the charge_requested's of the same charge_id, owed now (the
+            # DebtRecorded that follows tells the partner nothing more).
+            return "ledger.charge_failed", {
+                "partner_id": partner,
+                "charge_id": event.charge_id,
+                "reason": event.reason or "declined",
+                "code": event.code,
                 "locale": account.locale,
                 "occurred_at": at,
             }

@@ -63,7 +63,7 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{brand}: your credit balance is above {threshold} credits again",
             "Hello,\n\n"
             "the credit balance of account {partner_id} is back at {balance} credits, at or "
-            "above your alert level of {threshold} credits.\n\n"
+            "above the {threshold} credits you set for balance alerts.\n\n"
             "We will tell you again should it fall below.\n\n"
             "Your {brand} team\n",
         ),
@@ -71,7 +71,8 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "{brand}: Ihr Guthaben liegt wieder über {threshold} Credits",
             "Guten Tag,\n\n"
             "das Guthaben des Kontos {partner_id} beträgt wieder {balance} Credits und liegt "
-            "damit nicht mehr unter Ihrer Warnschwelle von {threshold} Credits.\n\n"
+            "damit nicht mehr unter den {threshold} Credits, die Sie für Guthabenwarnungen "
+            "festgelegt haben.\n\n"
             "Sinkt es erneut darunter, benachrichtigen wir Sie wieder.\n\n"
             "Ihr {brand}-Team\n",
         ),
@@ -111,6 +112,26 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Guten Tag,\n\n"
             "die Zahlung für den Credit-Kauf {purchase_id} des Kontos {partner_id} ist "
             "fehlgeschlagen: {reason}.\n\n{advice_de}\n\nIhr {brand}-Team\n",
+        ),
+    },
+    "ledger.charge_failed": {
+        "en": (
+            "{brand}: a charge for your mailings failed",
+            "Hello,\n\n"
+            "the payment of charge {charge_id} of account {partner_id} for your customers' "
+            "mailings failed: {reason}.\n\n"
+            "Its amount is now owed; new reservations are refused until it is paid. Please "
+            "check your payment method.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Eine Abbuchung für Ihre Mailings ist fehlgeschlagen",
+            "Guten Tag,\n\n"
+            "die Zahlung der Abbuchung {charge_id} des Kontos {partner_id} für die Mailings "
+            "Ihrer Kunden ist fehlgeschlagen: {reason}.\n\n"
+            "Der Betrag ist damit offen; neue Reservierungen werden abgelehnt, bis er bezahlt "
+            "ist. Bitte prüfen Sie Ihre Zahlungsart.\n\n"
+            "Ihr {brand}-Team\n",
         ),
     },
     "ledger.auto_purchase_suspended": {

@@ -13,7 +13,7 @@ Not rebuilt from the events (`ops replay` leaves them alone): deliveries are a s
 the outgoing topics, like the outbox.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03
 """
 

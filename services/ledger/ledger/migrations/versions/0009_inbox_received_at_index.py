@@ -8,7 +8,7 @@ long as the build takes; on a large inbox, build it beforehand without that, by 
 migration then finds it and does nothing (docs/operations.md).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-03
 """
 

@@ -9,7 +9,7 @@ cannot render exactly) is still chained by the trigger. `ops audit verify` recom
 with `event_hash` in the database, so a writer's mistake would show there.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-03
 """
 
