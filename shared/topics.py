@@ -42,6 +42,8 @@ NOTIFICATIONS = Topic(
         "ledger.balance_recovered",
         "ledger.customer_budget_alert",
         "ledger.charge_failed",
+        "ledger.purchase_returned",
+        "ledger.charge_returned",
     ),
     "Out of the ledger: things a partner should be told about.",
 )

@@ -9,9 +9,11 @@ from typing import Any
 
 from ledger.domain import (
     BalanceThresholdArmed,
+    ChargeReturned,
     CreditsGranted,
     Event,
     PartnerAccount,
+    PurchaseReturned,
     ReminderArmed,
     apply,
     grant_credits,
@@ -147,3 +149,45 @@ def test_a_declined_charge_is_sent_once_as_charge_failed() -> None:
     )
     [(_, data)] = sent(given(ON_DEMAND, requested), silent)
     assert (data["reason"], data["code"]) == ("declined", None)
+
+
+def test_a_reversed_purchase_and_a_reversed_charge_are_sent_with_what_was_reversed() -> None:
+    state = given(ON_DEMAND)
+    reversed_purchase = PurchaseReturned(
+        purchase_id="pu-1", credits=25_000, amount_minor=20_000, reason=None, code="MD01"
+    )
+    reversed_charge = ChargeReturned(
+        charge_id="ch-1", credits=5_250, amount_minor=2_100, reason="chargeback", code=None
+    )
+    common = {"currency": "EUR", "locale": "de", "occurred_at": AT.isoformat()}
+    assert sent(state, [reversed_purchase, reversed_charge]) == [
+        (
+            "ledger.purchase_returned",
+            {
+                "partner_id": state.partner_id,
+                "purchase_id": "pu-1",
+                "credits": 25_000,
+                "amount_minor": 20_000,
+                "reason": "returned",  # the gateway gave none
+                "code": "MD01",
+                **common,
+            },
+        ),
+        (
+            "ledger.charge_returned",
+            {
+                "partner_id": state.partner_id,
+                "charge_id": "ch-1",
+                "credits": 5_250,
+                "amount_minor": 2_100,
+                "reason": "chargeback",
+                "code": None,
+                **common,
+            },
+        ),
+    ]
+    # Mailed from ledger.notifications, and types a partner's webhooks may subscribe to.
+    assert {"ledger.purchase_returned", "ledger.charge_returned"} <= WEBHOOK_EVENT_TYPES
+    assert {"ledger.purchase_returned", "ledger.charge_returned"} <= set(
+        NOTIFICATIONS.message_types
+    )

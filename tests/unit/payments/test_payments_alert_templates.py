@@ -1,4 +1,5 @@
-"""The e-mails of the balance alert levels, customer budget alerts and declined charges, in
+"""The e-mails of the balance alert levels, customer budget alerts, declined charges and
+reversed payments, in
 German and English, rendered from messages as the ledger publishes them (each valid against
 its JSON Schema)."""
 
@@ -30,6 +31,16 @@ CHARGE = {
     "charge_id": "p1:charge:m-9",
     "reason": "expired card",
     "code": "expired_card",
+    "occurred_at": "2026-12-01T00:00:00Z",
+}
+
+RETURNED = {
+    "partner_id": "p1",
+    "credits": 25000,
+    "amount_minor": 25000,
+    "currency": "EUR",
+    "reason": "MD01 no mandate",
+    "code": "MD01",
     "occurred_at": "2026-12-01T00:00:00Z",
 }
 
@@ -73,6 +84,34 @@ CHARGE = {
                 "Acme: a charge for your mailings failed",
                 "charge p1:charge:m-9 of account p1 for your customers' mailings failed: "
                 "expired card",
+            ),
+        ),
+        (
+            "ledger.purchase_returned",
+            {**RETURNED, "purchase_id": "pu-7"},
+            (
+                "Acme: Eine bezahlte Credit-Bestellung wurde zurückgebucht",
+                "Bestellung pu-7 des Kontos p1 wurde von Ihrer Bank oder Kartengesellschaft "
+                "zurückgebucht: MD01 no mandate. Die 25.000 Credits wurden",
+            ),
+            (
+                "Acme: a paid credit purchase was reversed",
+                "purchase pu-7 of account p1 was reversed by your bank or card issuer: MD01 no "
+                "mandate. Its 25,000 credits were taken back",
+            ),
+        ),
+        (
+            "ledger.charge_returned",
+            {**RETURNED, "charge_id": "p1:charge:m-9"},
+            (
+                "Acme: Eine bezahlte Abbuchung für Ihre Mailings wurde zurückgebucht",
+                "Abbuchung p1:charge:m-9 des Kontos p1 wurde von Ihrer Bank oder "
+                "Kartengesellschaft zurückgebucht: MD01 no mandate",
+            ),
+            (
+                "Acme: a paid charge for your mailings was reversed",
+                "charge p1:charge:m-9 of account p1 was reversed by your bank or card issuer: "
+                "MD01 no mandate",
             ),
         ),
     ],

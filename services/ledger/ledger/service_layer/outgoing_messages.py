@@ -13,12 +13,14 @@ from ledger.domain import (
     BalanceThresholdCrossed,
     ChargeFailed,
     ChargeRequested,
+    ChargeReturned,
     CustomerBudgetAlert,
     Event,
     LowBalanceReached,
     PartnerAccount,
     PurchaseFailed,
     PurchaseRequested,
+    PurchaseReturned,
     ReminderRearmed,
     ReservationExpired,
     StatementIssued,
@@ -41,6 +43,8 @@ MESSAGE_EVENTS = (
     ReminderRearmed,
     CustomerBudgetAlert,
     ChargeFailed,
+    PurchaseReturned,
+    ChargeReturned,
 )
 
 
@@ -137,6 +141,25 @@ def _data(event: Event, account: PartnerAccount, at: str) -> tuple[str, dict[str
                 "partner_id": partner,
                 "charge_id": event.charge_id,
                 "reason": event.reason or "declined",
+                "code": event.code,
+                "locale": account.locale,
+                "occurred_at": at,
+            }
+        case PurchaseReturned() | ChargeReturned():
+            # A payment that had succeeded was reversed: the credits are taken back (a
+            # purchase) or the amount is owed again (a charge, now debt).
+            kind, key, payment_id = (
+                ("ledger.purchase_returned", "purchase_id", event.purchase_id)
+                if isinstance(event, PurchaseReturned)
+                else ("ledger.charge_returned", "charge_id", event.charge_id)
+            )
+            return kind, {
+                "partner_id": partner,
+                key: payment_id,
+                "credits": event.credits,
+                "amount_minor": event.amount_minor,
+                "currency": account.currency,
+                "reason": event.reason or "returned",
                 "code": event.code,
                 "locale": account.locale,
                 "occurred_at": at,

@@ -134,6 +134,46 @@ _TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Ihr {brand}-Team\n",
         ),
     },
+    "ledger.purchase_returned": {
+        "en": (
+            "{brand}: a paid credit purchase was reversed",
+            "Hello,\n\n"
+            "the payment of purchase {purchase_id} of account {partner_id} was reversed by "
+            "your bank or card issuer: {reason}. Its {credits} credits were taken back from "
+            "your balance, and automatic purchases are suspended.\n\n"
+            "Please check your payment method, then buy the credits again.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Eine bezahlte Credit-Bestellung wurde zurückgebucht",
+            "Guten Tag,\n\n"
+            "die Zahlung der Bestellung {purchase_id} des Kontos {partner_id} wurde von Ihrer "
+            "Bank oder Kartengesellschaft zurückgebucht: {reason}. Die {credits} Credits wurden "
+            "Ihrem Guthaben wieder abgezogen, automatische Käufe sind ausgesetzt.\n\n"
+            "Bitte prüfen Sie Ihre Zahlungsart und kaufen Sie die Credits erneut.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
+    "ledger.charge_returned": {
+        "en": (
+            "{brand}: a paid charge for your mailings was reversed",
+            "Hello,\n\n"
+            "the payment of charge {charge_id} of account {partner_id} was reversed by your "
+            "bank or card issuer: {reason}.\n\n"
+            "Its amount is owed again; new reservations are refused until it is paid. Please "
+            "check your payment method.\n\n"
+            "Your {brand} team\n",
+        ),
+        "de": (
+            "{brand}: Eine bezahlte Abbuchung für Ihre Mailings wurde zurückgebucht",
+            "Guten Tag,\n\n"
+            "die Zahlung der Abbuchung {charge_id} des Kontos {partner_id} wurde von Ihrer Bank "
+            "oder Kartengesellschaft zurückgebucht: {reason}.\n\n"
+            "Der Betrag ist damit wieder offen; neue Reservierungen werden abgelehnt, bis er "
+            "bezahlt ist. Bitte prüfen Sie Ihre Zahlungsart.\n\n"
+            "Ihr {brand}-Team\n",
+        ),
+    },
     "ledger.auto_purchase_suspended": {
         "en": (
             "{brand}: automatic credit purchases are suspended",
@@ -187,7 +227,15 @@ def render(message_type: str, data: dict[str, Any], brand: str) -> Mail | None:
         "advice_en": _ADVICE[bool(data.get("retryable"))]["en"],
         "advice_de": _ADVICE[bool(data.get("retryable"))]["de"],
     }
-    for name in ("balance", "threshold", "failures", "used", "monthly_credits", "percent"):
+    for name in (
+        "balance",
+        "threshold",
+        "failures",
+        "used",
+        "monthly_credits",
+        "percent",
+        "credits",
+    ):
         if name in data:
             fields[name] = format_decimal(data[name], locale=locale)
     return Mail(locale, subject.format(**fields), body.format(**fields))
