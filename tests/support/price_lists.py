@@ -19,6 +19,8 @@ PLAN_PRICE_LIST: dict[str, Any] = examples.NEWSLETTER_PLANS
 """Plan variants with a recurring and a metered component."""
 LEDGER_PRICE_LISTS = (MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
 """The two lists the ledger needs: mailings in credits, credits in money."""
+NEW_MAILING_CREDITS_VERSION: dict[str, Any] = examples.NEW_MAILING_CREDITS_VERSION
+"""A price change of :data:`MAILING_PRICE_LIST`: 1.00 credit per recipient from 2030 on."""
 
 
 def resale_price_list(price_list_id: str) -> dict[str, Any]:
