@@ -11,7 +11,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.clients import create_price_lists_now
 from tests.support.messages import mailing_sent
-from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, credits_for
 from tests.support.settings import KAFKA, system_env
 
 OPS = "e2e-ops-token-0123"
@@ -39,11 +38,6 @@ GRANT = 100_000
 THRESHOLD = 20_000
 AUTO_CHUNK = 50_000
 MINIMUM_CHARGE_MINOR = 50
-
-
-def credits_for(recipients: int) -> int:
-    """The oracle: 1.05 credits per recipient, rounded half-up once."""
-    return int((Decimal(recipients) * Decimal("1.05")).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 @dataclass

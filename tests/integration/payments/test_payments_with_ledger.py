@@ -27,12 +27,12 @@ from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
     eventually,
     ledger_api,
     ledger_workers,
-    mailing_sent,
     new_partner,
     publish,
 )
 from tests.integration.payments.conftest import intents_for, saved_method, unique
 from tests.integration.payments.test_payments_notifier import Mailbox
+from tests.support.messages import mailing_sent
 from tests.support.settings import KAFKA
 
 pytestmark = pytest.mark.usefixtures("ledger_workers", "payment_services")
@@ -183,7 +183,7 @@ async def test_an_on_demand_mailing_is_charged_once(
         return "ChargeSucceeded" in await history_types(ledger_api, partner_id)
 
     await eventually(charged, timeout=30, what="the charge to succeed")
-    charge_id = f"{partner_id}:charge:{mailing['data']['mailing_id']}"
+    charge_id = f"{partner_id}:charge:{mailing.data['mailing_id']}"
     intents = await intents_for(stripe_client, card["customer"], charge_id)
     # 5,000 recipients = 5,250 credits = EUR 52.50, charged once.
     assert [(pi.amount, pi.status) for pi in intents] == [(5250, "succeeded")]
