@@ -7,13 +7,12 @@ import httpx
 import pytest
 
 from tests.integration.pricing.conftest import new_id
-from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, price_minor
-
-TIERS = [
-    {"up_to": "1000", "unit_price": "0.02"},
-    {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
-    {"up_to": None, "unit_price": "0.01", "flat_fee": "20"},
-]
+from tests.support.price_lists import (
+    CREDIT_PRICE_LIST,
+    EXAMPLE_TIERS,
+    MAILING_PRICE_LIST,
+    price_minor,
+)
 
 
 def plans(price_list_id: str) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def plans(price_list_id: str) -> dict[str, Any]:
             "metered_components": {
                 "recipients": {
                     "name": "Recipients",
-                    "price": {"model": "graduated", "tiers": TIERS},
+                    "price": {"model": "graduated", "tiers": EXAMPLE_TIERS},
                 },
                 "sms": {
                     "name": "SMS",
