@@ -53,6 +53,12 @@ from pricing.domain import PriceModel, evaluate, parse_price_model
 from pricing.migrations import MIGRATIONS_DIR
 from pricing.settings import PricingSettings
 from tests.integration.databases import database_url, fresh_migrated_database
+from tests.support.price_lists import (
+    CREDIT_PRICE_LIST,
+    MAILING_PRICE_LIST,
+    NEW_MAILING_CREDITS_VERSION,
+    price_minor,
+)
 
 # One database per run, dropped at the end: two runs at once must not drop each other's.
 DATABASE = f"pricing_bench_{os.getpid()}"
@@ -289,40 +295,12 @@ async def bench_http_evaluate(port: int) -> HttpFigures:
 
 # --- 3. batch quotes ------------------------------------------------------------------------
 
-RECIPIENTS = {"model": "flat", "unit_price": "1.05"}
+# The canonical credit lists (tests/support), under the bench's own ids.
+MAILING_LIST_ID, CREDIT_LIST_ID = "bench-mailing-credits", "bench-credit-prices"
 PRICE_LISTS: list[dict[str, Any]] = [
-    {
-        "id": "bench-mailing-credits",
-        "name": "Credits per recipient",
-        "currency": "CREDITS",
-        "first_version": {
-            "effective_from": "2025-01-01T00:00:00Z",
-            "metered_components": {"recipients": {"name": "Recipients", "price": RECIPIENTS}},
-        },
-    },
-    {
-        "id": "bench-credit-prices",
-        "name": "Credit prices",
-        "currency": "EUR",
-        "first_version": {
-            "effective_from": "2025-01-01T00:00:00Z",
-            "metered_components": {
-                "credits": {
-                    "name": "Credits",
-                    "price": {
-                        "model": "volume",
-                        "tiers": [
-                            {"up_to": "10000", "unit_price": "0.012"},
-                            {"up_to": "100000", "unit_price": "0.010"},
-                            {"up_to": None, "unit_price": "0.008"},
-                        ],
-                    },
-                }
-            },
-        },
-    },
+    {**MAILING_PRICE_LIST, "id": MAILING_LIST_ID},
+    {**CREDIT_PRICE_LIST, "id": CREDIT_LIST_ID},
 ]
-SWITCH = "2030-01-01T00:00:00Z"  # version 2 of the mailing credits: 1.00 per recipient
 
 
 def batch_items() -> list[dict[str, str]]:
@@ -334,7 +312,7 @@ def batch_items() -> list[dict[str, str]]:
         if index % 5 == 4:
             items.append(
                 {
-                    "price_list_id": "bench-credit-prices",
+                    "price_list_id": CREDIT_LIST_ID,
                     "component": "credits",
                     "quantity": str(500 + index * 7),
                     "at": at,
@@ -343,7 +321,7 @@ def batch_items() -> list[dict[str, str]]:
         else:
             items.append(
                 {
-                    "price_list_id": "bench-mailing-credits",
+                    "price_list_id": MAILING_LIST_ID,
                     "component": "recipients",
                     "quantity": str(1 + index * 3),
                     "at": at,
@@ -357,16 +335,8 @@ async def _seed(container: PricingContainer) -> None:
         service = container.service(session)
         for price_list in PRICE_LISTS:
             await service.create_price_list(price_list)
-        second = {
-            "effective_from": SWITCH,
-            "metered_components": {
-                "recipients": {
-                    "name": "Recipients",
-                    "price": {"model": "flat", "unit_price": "1.00"},
-                }
-            },
-        }
-        await service.add_version("bench-mailing-credits", second)
+        # 1.00 credit per recipient from 2030 on
+        await service.add_version(MAILING_LIST_ID, NEW_MAILING_CREDITS_VERSION)
 
 
 async def bench_batch_in_process(container: PricingContainer, body: dict[str, Any]) -> float:
@@ -409,7 +379,8 @@ def _check(result: dict[str, Any]) -> None:
     assert len(items) == BATCH_ITEMS, len(items)
     assert items[0].get("amount_minor") == 1, items[0]  # 1 recipient x 1.00 (2030: version 2)
     assert (items[1]["price_list_version"], items[1]["amount"]) == (1, "4"), items[1]  # 4 x 1.05
-    assert items[4]["amount"] == "6.34", items[4]  # 528 credits x 0.012 EUR
+    # 528 credits x 0.01 EUR (the first tier), the oracle from the canonical tiers
+    assert (items[4]["amount"], items[4]["amount_minor"]) == ("5.28", price_minor(528)), items[4]
     assert not any("error" in item for item in items)
 
 

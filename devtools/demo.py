@@ -26,6 +26,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from shared.codec import encode
+from tests.support.clients import create_price_lists
 from tests.support.messages import mailing_sent
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, resale_price_list
 
@@ -125,13 +126,6 @@ def demo_partners(run: str, card: dict[str, str]) -> list[DemoPartner]:
             0,
         ),
     ]
-
-
-async def ensure_price_lists(pricing: httpx.AsyncClient) -> None:
-    for price_list in PRICE_LISTS:
-        if (await pricing.get(f"/v1/price-lists/{price_list['id']}")).status_code == 404:
-            created = await pricing.post("/v1/price-lists", json=price_list)
-            created.raise_for_status()
 
 
 async def register(api: httpx.AsyncClient, partner: DemoPartner) -> None:
@@ -288,7 +282,7 @@ async def run(duration: float | None) -> None:
             headers={"Authorization": f"Bearer {settings.ops_token}"},
         ) as api,
     ):
-        await ensure_price_lists(pricing)
+        await create_price_lists(pricing, PRICE_LISTS, existing_ok=True)
         for partner in partners:
             await register(api, partner)
         producer = AIOKafkaProducer(

@@ -5,11 +5,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,10 +73,37 @@ def wait_healthy(url: str, process: ServiceProcess, timeout: float = 30.0) -> No
     raise AssertionError(f"{process.name} not healthy at {url}:\n{process.log_tail()}")
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
-    """Started processes are stopped after the test; their logs are shown when it fails."""
-    started: list[ServiceProcess] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
+class Processes:
+    """The service processes of a test, in one environment, with their logs in one directory.
+
+    As a context manager: every process started inside is stopped at the end, the last one
+    first; when starting them (or whatever runs inside) fails, their logs are printed first.
+    """
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: list[ServiceProcess] = []
+
+    def start(self, name: str, *args: str) -> ServiceProcess:
+        """``python -m <args>`` as ``name``, its log in ``<log_dir>/<name>.log``."""
+        process = ServiceProcess(name, list(args), self.env, self.log_dir).start()
+        self.processes.append(process)
+        return process
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if error is not None:
+                for process in self.processes:
+                    print(f"---- {process.name} ----\n{process.log_tail()}")
+        finally:
+            for process in reversed(self.processes):
+                process.stop()

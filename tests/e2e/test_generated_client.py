@@ -26,7 +26,7 @@ import pytest
 
 from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
-from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.e2e.conftest import Processes, wait_healthy
 from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
@@ -61,23 +61,13 @@ def services(tmp_path: Path) -> Iterator[Services]:
         ledger_db=ledger_db,
         ledger_port=ledger_port,
     )
-    started: list[ServiceProcess] = []
-    try:
+    with Processes(env, tmp_path) as processes:
         for name, module, url in (
             ("pricing", "pricing", pricing_url),
             ("ledger-api", "ledger", f"http://127.0.0.1:{ledger_port}"),
         ):
-            process = ServiceProcess(name, [module, "serve"], env, tmp_path).start()
-            started.append(process)
-            wait_healthy(url, process)
+            wait_healthy(url, processes.start(name, module, "serve"))
         yield Services(pricing_url, f"http://127.0.0.1:{ledger_port}")
-    except BaseException:
-        for process in started:
-            print(f"---- {process.name} ----\n{process.log_tail()}")
-        raise
-    finally:
-        for process in reversed(started):
-            process.stop()
 
 
 @dataclass

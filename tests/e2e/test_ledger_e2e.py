@@ -10,8 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.e2e.conftest import Processes, wait_healthy
 from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.clients import create_price_lists_now
 from tests.support.messages import mailing_sent
-from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
+from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST, credits_for
 from tests.support.settings import KAFKA, system_env
 
 OPS = "e2e-ops-token-0123"
@@ -41,23 +40,13 @@ AUTO_CHUNK = 50_000
 MINIMUM_CHARGE_MINOR = 50
 
 
-def credits_for(recipients: int) -> int:
-    """The oracle: 1.05 credits per recipient, rounded half-up once."""
-    return int((Decimal(recipients) * Decimal("1.05")).quantize(Decimal(1), ROUND_HALF_UP))
+class System(Processes):
+    """The processes of one ledger: its API's URL and its topics' prefix."""
 
-
-@dataclass
-class System:
-    env: dict[str, str]
-    log_dir: Path
-    ledger_url: str
-    prefix: str
-    processes: list[ServiceProcess] = field(default_factory=list)
-
-    def start(self, name: str, *args: str) -> ServiceProcess:
-        process = ServiceProcess(name, list(args), self.env, self.log_dir).start()
-        self.processes.append(process)
-        return process
+    def __init__(self, env: dict[str, str], log_dir: Path, ledger_url: str, prefix: str) -> None:
+        super().__init__(env, log_dir)
+        self.ledger_url = ledger_url
+        self.prefix = prefix
 
     def api(self) -> httpx.Client:
         return httpx.Client(
@@ -83,8 +72,7 @@ def system(tmp_path: Path) -> Iterator[System]:
         ledger_port=ledger_port,
     )
     env["LEDGER_MINIMUM_CHARGE_MINOR"] = str(MINIMUM_CHARGE_MINOR)
-    running = System(env, tmp_path, f"http://127.0.0.1:{ledger_port}", prefix)
-    try:
+    with System(env, tmp_path, f"http://127.0.0.1:{ledger_port}", prefix) as running:
         pricing = running.start("pricing", "pricing", "serve")
         pricing_url = f"http://127.0.0.1:{pricing_port}"
         wait_healthy(pricing_url, pricing)
@@ -92,13 +80,6 @@ def system(tmp_path: Path) -> Iterator[System]:
         ledger = running.start("ledger-api", "ledger", "serve")
         wait_healthy(running.ledger_url, ledger)
         yield running
-    except BaseException:
-        for process in running.processes:
-            print(f"---- {process.name} ----\n{process.log_tail()}")
-        raise
-    finally:
-        for process in reversed(running.processes):
-            process.stop()
 
 
 @dataclass

@@ -23,7 +23,7 @@ from payments.migrations import MIGRATIONS_DIR as PAYMENTS_MIGRATIONS
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
 from shared.kafka_admin import ensure_topics
-from tests.e2e.conftest import ServiceProcess, wait_healthy
+from tests.e2e.conftest import Processes, wait_healthy
 from tests.e2e.monitoring_queries import (
     MONITORING,
     PROMETHEUS_OWN,
@@ -90,27 +90,21 @@ def running(tmp_path: Path) -> Iterator[Running]:
         payments_port=port["payments"],
         metrics_ports={w: port[w] for w in ("consumer", "relay", "webhooks", "worker", "notifier")},
     )
-    started: list[ServiceProcess] = []
-
-    def start(name: str, *args: str) -> ServiceProcess:
-        process = ServiceProcess(name, list(args), env, tmp_path).start()
-        started.append(process)
-        return process
 
     def url(name: str) -> str:
         return f"http://127.0.0.1:{port[name]}"
 
-    try:
-        wait_healthy(url("pricing"), start("pricing", "pricing", "serve"))
+    with Processes(env, tmp_path) as services:
+        wait_healthy(url("pricing"), services.start("pricing", "pricing", "serve"))
         create_price_lists_now(url("pricing"), PRICING_ADMIN)
         processes = {
-            "ledger": start("ledger-api", "ledger", "serve"),
-            "consumer": start("consumer", "ledger", "consume"),
-            "relay": start("relay", "ledger", "relay"),
-            "webhooks": start("webhooks", "ledger", "webhooks"),
-            "payments": start("payments-api", "payments", "serve"),
-            "worker": start("payment-worker", "payments", "work"),
-            "notifier": start("notifier", "payments", "notify"),
+            "ledger": services.start("ledger-api", "ledger", "serve"),
+            "consumer": services.start("consumer", "ledger", "consume"),
+            "relay": services.start("relay", "ledger", "relay"),
+            "webhooks": services.start("webhooks", "ledger", "webhooks"),
+            "payments": services.start("payments-api", "payments", "serve"),
+            "worker": services.start("payment-worker", "payments", "work"),
+            "notifier": services.start("notifier", "payments", "notify"),
         }
         for name, process in processes.items():
             wait_healthy(url(name), process, timeout=60)
@@ -127,13 +121,6 @@ def running(tmp_path: Path) -> Iterator[Running]:
                 "mailbill-payments-notifier": url("notifier"),
             },
         )
-    except BaseException:
-        for process in started:
-            print(f"---- {process.name} ----\n{process.log_tail()}")
-        raise
-    finally:
-        for process in reversed(started):
-            process.stop()
 
 
 def send_a_mailing_and_a_poison_message(ledger_url: str, prefix: str) -> None:

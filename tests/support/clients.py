@@ -13,18 +13,24 @@ class SetupRefused(RuntimeError):
     """A service refused a setup call (tests and benchmarks stop on it, with its answer)."""
 
 
-def _created(response: httpx.Response, what: str) -> None:
-    if response.status_code != 201:
-        raise SetupRefused(f"{what}: {response.status_code} {response.text}")
+def _created(response: httpx.Response, what: str, existing_ok: bool = False) -> None:
+    if response.status_code == 201 or (existing_ok and response.status_code == 409):
+        return
+    raise SetupRefused(f"{what}: {response.status_code} {response.text}")
 
 
 async def create_price_lists(
-    pricing: httpx.AsyncClient, price_lists: Iterable[dict[str, Any]] = LEDGER_PRICE_LISTS
+    pricing: httpx.AsyncClient,
+    price_lists: Iterable[dict[str, Any]] = LEDGER_PRICE_LISTS,
+    *,
+    existing_ok: bool = False,
 ) -> None:
     """Create ``price_lists`` with ``pricing`` (a client carrying the admin token and the base
-    URL); by default the two lists the ledger needs."""
+    URL); by default the two lists the ledger needs. With ``existing_ok`` a list whose id
+    exists already (409) is left as it is (the demo, run again on the same system)."""
     for price_list in price_lists:
-        _created(await pricing.post("/v1/price-lists", json=price_list), price_list["id"])
+        response = await pricing.post("/v1/price-lists", json=price_list)
+        _created(response, price_list["id"], existing_ok)
 
 
 def create_price_lists_now(

@@ -4,8 +4,10 @@ Simulators, benchmarks and tests build them here, so they all speak the contract
 """
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
+from shared.codec import to_document
 from shared.envelope import CloudEvent
 
 PLATFORM_SOURCE = "/mailing-platform"
@@ -35,3 +37,16 @@ def mailing_sent(
     return CloudEvent.new(
         "mailing.sent", PLATFORM_SOURCE, data, subject=partner_id, id=event_id, time=sent
     )
+
+
+def as_published(event: CloudEvent, **data: object) -> dict[str, Any]:
+    """The JSON document of ``event`` with its data changed after encoding (``None`` drops a
+    field): how a publisher that ignores the schema would send it."""
+    document = to_document(event)
+    changed = document["data"] = dict(document["data"])  # the event's own data stays as it is
+    for name, value in data.items():
+        if value is None:
+            changed.pop(name, None)
+        else:
+            changed[name] = value
+    return document

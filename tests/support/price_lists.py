@@ -19,6 +19,12 @@ PLAN_PRICE_LIST: dict[str, Any] = examples.NEWSLETTER_PLANS
 """Plan variants with a recurring and a metered component."""
 LEDGER_PRICE_LISTS = (MAILING_PRICE_LIST, CREDIT_PRICE_LIST)
 """The two lists the ledger needs: mailings in credits, credits in money."""
+NEW_MAILING_CREDITS_VERSION: dict[str, Any] = examples.NEW_MAILING_CREDITS_VERSION
+"""A price change of :data:`MAILING_PRICE_LIST`: 1.00 credit per recipient from 2030 on."""
+EXAMPLE_TIERS: list[dict[str, Any]] = examples.TIERS
+"""Three per-unit tiers, up to 1,000 at 0.02, up to 10,000 at 0.015 (+5 flat), above at 0.01
+(+20 flat): the tiers of :data:`PLAN_PRICE_LIST`'s recipients and of the pricing service's
+``volume`` and ``graduated`` examples. Shared, so not to be changed in place."""
 
 
 def resale_price_list(price_list_id: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.settings import LedgerSettings
+from shared.codec import encode
+from shared.envelope import CloudEvent
 from tests.integration.conftest import OPS_TOKEN
 from tests.support.clients import app_client
 from tests.support.price_lists import CREDIT_PRICE_LIST, MAILING_PRICE_LIST
@@ -46,44 +48,18 @@ async def ledger_workers(ledger_settings: LedgerSettings) -> AsyncIterator[None]
     await asyncio.gather(*tasks)
 
 
-def mailing_sent(
-    partner_id: str,
-    customer_id: str,
-    recipients: int,
-    *,
-    mailing_id: str | None = None,
-    event_id: str | None = None,
-    reservation_id: str | None = None,
-    sent_at: datetime | None = None,
-) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "mailing_id": mailing_id or unique("mailing"),
-        "partner_id": partner_id,
-        "customer_id": customer_id,
-        "recipients": recipients,
-        "sent_at": (sent_at or datetime.now(UTC)).isoformat(),
-    }
-    if reservation_id:
-        data["reservation_id"] = reservation_id
-    return {
-        "specversion": "1.0",
-        "id": event_id or unique("evt"),
-        "source": "/mailing-platform",
-        "type": "mailing.sent",
-        "time": datetime.now(UTC).isoformat(),
-        "subject": partner_id,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-
-
-Publish = Callable[[str, bytes | dict[str, Any], str], Awaitable[None]]
+Message = CloudEvent | bytes | dict[str, Any]
+"""An event, encoded by the codec; or bytes / a JSON document as a careless publisher sends."""
+Publish = Callable[[str, Message, str], Awaitable[None]]
 
 
 @pytest.fixture
 def publish(producer: AIOKafkaProducer, ledger_settings: LedgerSettings) -> Publish:
-    async def send(topic: str, message: bytes | dict[str, Any], key: str) -> None:
-        value = message if isinstance(message, bytes) else orjson.dumps(message)
+    async def send(topic: str, message: Message, key: str) -> None:
+        if isinstance(message, CloudEvent):
+            value = encode(message)
+        else:
+            value = message if isinstance(message, bytes) else orjson.dumps(message)
         await producer.send_and_wait(
             ledger_settings.topic_prefix + topic, value=value, key=key.encode()
         )

@@ -1,6 +1,7 @@
 """CloudEvents as other producers write them: the official SDK in both Kafka content modes,
 identity by source and id, and a send time far in the future."""
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -20,11 +21,11 @@ from tests.integration.ledger.conftest import (
     Publish,
     balance,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
     unique,
 )
+from tests.support.messages import as_published, mailing_sent
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 
@@ -53,7 +54,7 @@ async def debits(api: httpx.AsyncClient, partner_id: str) -> list[dict[str, Any]
 def sent_data(partner_id: str, recipients: int) -> dict[str, Any]:
     return {
         k: v
-        for k, v in mailing_sent(partner_id, "c1", recipients)["data"].items()
+        for k, v in mailing_sent(partner_id, "c1", recipients).data.items()
         if k != "reservation_id"
     }
 
@@ -133,8 +134,8 @@ async def test_two_sources_may_use_one_event_id_and_each_event_counts_once(
 ) -> None:
     partner_id = await funded_partner(ledger_api)
     shared_id = unique("evt-shared")
-    from_a = {**mailing_sent(partner_id, "c1", 100, event_id=shared_id), "source": "/mailer-a"}
-    from_b = {**mailing_sent(partner_id, "c1", 200, event_id=shared_id), "source": "/mailer-b"}
+    from_a = replace(mailing_sent(partner_id, "c1", 100, event_id=shared_id), source="/mailer-a")
+    from_b = replace(mailing_sent(partner_id, "c1", 200, event_id=shared_id), source="/mailer-b")
     await publish("mailing.sent", from_a, partner_id)
     await publish("mailing.sent", from_b, partner_id)
     await publish("mailing.sent", from_a, partner_id)  # the same source and id: a redelivery
@@ -177,8 +178,8 @@ async def test_a_send_time_far_in_the_future_is_dead_lettered_with_its_reason(
     ledger_api: httpx.AsyncClient, publish: Publish, ledger_settings: LedgerSettings
 ) -> None:
     partner_id = await funded_partner(ledger_api)
-    future = mailing_sent(partner_id, "c1", 100)
-    future["data"]["sent_at"] = "9999-12-31T00:00:00+00:00"
+    sent = mailing_sent(partner_id, "c1", 100)
+    future = as_published(sent, sent_at="9999-12-31T00:00:00+00:00")
     await publish("mailing.sent", future, partner_id)
     await publish("mailing.sent", mailing_sent(partner_id, "c1", 10), partner_id)
     await wait_for_balance(ledger_api, partner_id, 100_000 - 11)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,11 +19,14 @@ from ledger.bootstrap import bootstrap
 from ledger.entrypoints import run_consumers
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
+from shared.codec import encode
 from shared.database import create_engine
+from shared.envelope import CloudEvent
 from shared.messaging.consumer import apply_batch_until_done
 from shared.messaging.inbox import EventKey, Inbox, IncomingRecord
 from tests.integration.databases import fresh_migrated_database
-from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.integration.ledger.conftest import balance, eventually, new_partner
+from tests.support.messages import mailing_sent
 
 WEEK = timedelta(days=7)
 TOPIC = "mailing.sent"
@@ -208,8 +210,8 @@ async def test_the_consumer_process_prunes_the_inbox_now_and_then(
 UNUSED_PARTITION = 99
 
 
-def record(offset: int, event: dict[str, object], partner_id: str) -> IncomingRecord:
-    return IncomingRecord(TOPIC, UNUSED_PARTITION, offset, partner_id.encode(), orjson.dumps(event))
+def record(offset: int, event: CloudEvent, partner_id: str) -> IncomingRecord:
+    return IncomingRecord(TOPIC, UNUSED_PARTITION, offset, partner_id.encode(), encode(event))
 
 
 async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_pruning(
@@ -217,8 +219,8 @@ async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_
 ) -> None:
     partner_id, _ = await new_partner(ledger_api)
     events = [mailing_sent(partner_id, "c1", 100) for _ in range(3)]
-    sources = {str(e["source"]) for e in events}
-    ids = [str(e["id"]) for e in events]
+    sources = {e.source for e in events}
+    ids = [e.id for e in events]
     container = bootstrap(ledger_settings)
     consumer = container.mailing_sent_consumer()
     subscription = consumer.subscription(f"inbox-window-{uuid.uuid4().hex[:8]}")
@@ -261,7 +263,7 @@ async def test_the_consumer_takes_each_event_once_and_offsets_fence_kafka_after_
         )
         assert late is not None and late.applied == 0
         assert [d.reason for d in late.dead_letters] == [
-            f"mailing {events[1]['data']['mailing_id']!r} was debited already"
+            f"mailing {events[1].data['mailing_id']!r} was debited already"
         ]
     finally:
         await container.close()

@@ -8,13 +8,14 @@ from sqlalchemy import text
 from ledger.settings import LedgerSettings
 from shared.database import create_engine
 from tests.integration.ledger.conftest import (
+    Message,
     Publish,
     balance,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
 )
+from tests.support.messages import as_published, mailing_sent
 from tests.support.price_lists import MAILING_PRICE_LIST
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
@@ -47,8 +48,8 @@ async def test_each_mailing_debits_its_credits_once_even_when_delivered_twice(
     assert debits[0]["payload"]["credits"] == 5250
     assert debits[0]["payload"]["price_list_id"] == MAILING_PRICE_LIST["id"]
     assert debits[0]["payload"]["price_list_version"] == 1
-    assert debits[0]["metadata"]["causation_id"] == first["id"]
-    assert debits[0]["metadata"]["correlation_id"] == first["data"]["mailing_id"]
+    assert debits[0]["metadata"]["causation_id"] == first.id
+    assert debits[0]["metadata"]["correlation_id"] == first.data["mailing_id"]
 
 
 async def test_a_debit_is_recorded_even_below_zero(
@@ -66,9 +67,9 @@ async def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(
     await ledger_api.post(
         f"/v1/partners/{partner_id}/credits/grants", json={"credits": 1000, "reason": "x"}
     )
-    poison: list[bytes | dict[str, object]] = [
+    poison: list[Message] = [
         b"{not json",
-        mailing_sent(partner_id, "c1", -3),
+        as_published(mailing_sent(partner_id, "c1", 10), recipients=-3),
         mailing_sent("no-such-partner", "c1", 10),
         mailing_sent(partner_id, "no-such-customer", 10),
     ]

@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
@@ -20,6 +19,7 @@ from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.ops import reingest_topic
 from ledger.settings import LedgerSettings
+from shared.codec import encode
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
 from tests.integration.conftest import OPS_TOKEN
@@ -28,11 +28,11 @@ from tests.integration.ledger.conftest import (
     Publish,
     balance,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
 )
 from tests.support.clients import app_client
+from tests.support.messages import mailing_sent
 from tests.support.price_lists import MAILING_PRICE_LIST
 from tests.support.settings import KAFKA
 
@@ -253,7 +253,7 @@ async def test_ops_dead_letter_sets_a_message_aside_and_the_consumer_skips_it_on
         for recipients in (100, 200, 300):
             sent = await producer.send_and_wait(
                 prefix + "mailing.sent",
-                orjson.dumps(mailing_sent(partner_id, "c1", recipients)),
+                encode(mailing_sent(partner_id, "c1", recipients)),
                 key=partner_id.encode(),
                 partition=0,
             )

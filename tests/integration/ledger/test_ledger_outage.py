@@ -4,18 +4,19 @@ and it still stops promptly when asked (nothing of the unfinished batch is commi
 import asyncio
 import uuid
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
+from shared.codec import encode
 from shared.kafka_admin import ensure_topics
 from tests.integration.conftest import OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
-from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.integration.ledger.conftest import balance, eventually, new_partner
 from tests.support.clients import app_client
+from tests.support.messages import mailing_sent
 from tests.support.settings import KAFKA
 
 
@@ -36,9 +37,7 @@ async def test_a_pricing_outage_delays_debits_but_loses_none(
     async with app_client(app, OPS_TOKEN) as api:
         partner_id, _ = await new_partner(api)
         sent = mailing_sent(partner_id, "c1", 1000)
-        await producer.send_and_wait(
-            prefix + "mailing.sent", orjson.dumps(sent), key=partner_id.encode()
-        )
+        await producer.send_and_wait(prefix + "mailing.sent", encode(sent), key=partner_id.encode())
 
         stop = asyncio.Event()
         stalled = asyncio.create_task(run_consumers(down, stop))

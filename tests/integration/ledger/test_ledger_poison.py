@@ -14,11 +14,11 @@ from shared.database import create_engine
 from tests.integration.ledger.conftest import (
     balance,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
     unique,
 )
+from tests.support.messages import as_published, mailing_sent
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")
 
@@ -45,9 +45,7 @@ async def a_mailing_id_with_u0000_stops_nobody(
     topic = settings.topic_prefix + "mailing.sent"
 
     async def send(partner_id: str, partition: int, recipients: int, **data: str) -> bytes:
-        message = mailing_sent(partner_id, "c1", recipients)
-        message["data"].update(data)
-        value = orjson.dumps(message)
+        value = orjson.dumps(as_published(mailing_sent(partner_id, "c1", recipients), **data))
         await producer.send_and_wait(topic, value, key=partner_id.encode(), partition=partition)
         return value
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
@@ -20,12 +19,14 @@ from ledger.api.app import create_app
 from ledger.entrypoints import run_consumers, run_relay_and_expiry
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
+from shared.codec import encode
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
 from tests.integration.conftest import OPS_TOKEN
 from tests.integration.databases import fresh_migrated_database
-from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.integration.ledger.conftest import balance, eventually, new_partner
 from tests.support.clients import app_client
+from tests.support.messages import mailing_sent
 from tests.support.settings import KAFKA
 
 INTERVAL = 3
@@ -90,7 +91,7 @@ async def history(
         message = mailing_sent(partner_id, "c1", recipients, reservation_id=reservation)
         await producer.send_and_wait(
             settings.topic_prefix + "mailing.sent",
-            value=orjson.dumps(message),
+            value=encode(message),
             key=partner_id.encode(),
         )
 
@@ -185,7 +186,7 @@ async def test_deleting_every_snapshot_changes_no_answer_and_replay_rebuilds_the
     after_debit = before[f"/v1/partners/{partners[0]}/balance"][1]["balance"] - 525
     await producer.send_and_wait(
         settings.topic_prefix + "mailing.sent",
-        value=orjson.dumps(mailing_sent(partners[0], "c2", 500)),
+        value=encode(mailing_sent(partners[0], "c2", 500)),
         key=partners[0].encode(),
     )
 

@@ -21,12 +21,12 @@ from tests.integration.conftest import ADMIN_HEADERS
 from tests.integration.ledger.conftest import (
     Publish,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
     unique,
 )
 from tests.integration.ledger.test_ledger_ops import run_cli
+from tests.support.messages import mailing_sent
 from tests.support.price_lists import resale_price_list
 
 pytestmark = pytest.mark.usefixtures("ledger_workers")

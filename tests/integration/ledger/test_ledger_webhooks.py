@@ -28,11 +28,11 @@ from tests.integration.ledger.conftest import (
     Publish,
     balance,
     eventually,
-    mailing_sent,
     new_partner,
     read_topic,
 )
 from tests.support.clients import app_client
+from tests.support.messages import mailing_sent
 
 
 @dataclass

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
@@ -17,13 +16,15 @@ from ledger.api.app import create_app
 from ledger.entrypoints import group_for, run_consumers, run_relay_and_expiry
 from ledger.migrations import MIGRATIONS_DIR
 from ledger.settings import LedgerSettings
+from shared.codec import encode
 from shared.database import create_engine
 from shared.kafka_admin import ensure_topics
 from shared.messaging.outbox import Outbox
 from tests.integration.conftest import OPS_TOKEN, free_port
 from tests.integration.databases import fresh_migrated_database
-from tests.integration.ledger.conftest import balance, eventually, mailing_sent, new_partner
+from tests.integration.ledger.conftest import balance, eventually, new_partner
 from tests.support.clients import app_client
+from tests.support.messages import mailing_sent
 from tests.support.settings import KAFKA
 
 
@@ -73,7 +74,7 @@ async def test_a_running_consumer_and_relay_show_their_metrics_and_are_healthy(
     settings = own_system
     partner_id, _ = await new_partner(api)
     topic = settings.topic_prefix + "mailing.sent"
-    for message in (b"{not json", orjson.dumps(mailing_sent(partner_id, "c1", 100))):
+    for message in (b"{not json", encode(mailing_sent(partner_id, "c1", 100))):
         await producer.send_and_wait(topic, message, key=partner_id.encode(), partition=2)
 
     stop = asyncio.Event()
@@ -128,7 +129,7 @@ async def test_health_turns_503_while_a_batch_is_stuck(
     partner_id, _ = await new_partner(api)
     await producer.send_and_wait(
         settings.topic_prefix + "mailing.sent",
-        orjson.dumps(mailing_sent(partner_id, "c1", 100)),
+        encode(mailing_sent(partner_id, "c1", 100)),
         key=partner_id.encode(),
     )
     stop = asyncio.Event()

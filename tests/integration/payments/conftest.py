@@ -4,12 +4,15 @@ and the local Stripe API server (`devtools.stripe_server`) as a subprocess."""
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
 import stripe
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,10 +23,44 @@ from shared.codec import decode, encode
 from shared.database import create_engine
 from shared.envelope import CloudEvent
 from shared.kafka_admin import ensure_topics
+from tests.integration.conftest import free_port
 from tests.integration.databases import fresh_migrated_database
 from tests.support.settings import KAFKA
 
 STRIPE_KEY = "sk_test_local"
+
+
+class Mailbox:
+    """An SMTP handler that keeps what it accepts and refuses some recipients."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("billing+gone"):
+            return "550 5.1.1 no such mailbox"
+        if address.startswith("billing+busy"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A local SMTP server (aiosmtpd) for the module's tests: its mailbox and its port."""
+    mailbox, port = Mailbox(), free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield mailbox, port
+    controller.stop()
 
 
 @pytest.fixture(scope="session")

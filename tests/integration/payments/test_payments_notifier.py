@@ -2,15 +2,12 @@
 partner's language; refusals by the server are retried or given up, never duplicated."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,40 +16,8 @@ from payments.entrypoints import run_notifier
 from payments.settings import PaymentsSettings
 from shared.envelope import CloudEvent
 from tests.integration.conftest import free_port
-from tests.integration.payments.conftest import healthy_metrics, publish, unique
+from tests.integration.payments.conftest import Mailbox, healthy_metrics, publish, unique
 from tests.support.settings import KAFKA
-
-
-class Mailbox:
-    """An SMTP handler that keeps what it accepts and refuses some recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.startswith("billing+gone"):
-            return "550 5.1.1 no such mailbox"
-        if address.startswith("billing+busy"):
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted"
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ ledger -> payment requests -> payment worker -> Stripe -> payment results -> led
 reminder e-mail from the ledger's notifications."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
 from ledger.__main__ import cli
@@ -20,31 +19,20 @@ from payments.bootstrap import bootstrap
 from payments.entrypoints import run_notifier, run_worker
 from payments.settings import PaymentsSettings
 from shared.database import create_engine
-from tests.integration.conftest import free_port
 from tests.integration.ledger.conftest import (  # noqa: F401  (fixtures)
     Publish,
     balance,
     eventually,
     ledger_api,
     ledger_workers,
-    mailing_sent,
     new_partner,
     publish,
 )
-from tests.integration.payments.conftest import intents_for, saved_method, unique
-from tests.integration.payments.test_payments_notifier import Mailbox
+from tests.integration.payments.conftest import Mailbox, intents_for, saved_method, unique
+from tests.support.messages import mailing_sent
 from tests.support.settings import KAFKA
 
 pytestmark = pytest.mark.usefixtures("ledger_workers", "payment_services")
-
-
-@pytest.fixture(scope="module")
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +40,7 @@ async def payment_services(
     database_url: str,
     ledger_settings: LedgerSettings,
     local_stripe: Any,
-    mailbox: tuple[Mailbox, int],
+    smtp: tuple[Mailbox, int],
 ) -> AsyncIterator[None]:
     """The payment worker and the notifier on the ledger's topics, as `make run` starts them."""
     settings = PaymentsSettings(
@@ -62,7 +50,7 @@ async def payment_services(
         consumer_group=unique("worker"),
         notifier_group=unique("notifier"),
         stripe_api_base=local_stripe.url,
-        smtp_port=mailbox[1],
+        smtp_port=smtp[1],
         driver_poll_seconds=0.05,
         relay_poll_seconds=0.05,
         retry_base_seconds=0.2,
@@ -94,7 +82,7 @@ async def test_a_used_up_prepaid_partner_gets_credits_bought_and_one_reminder_ma
     ledger_api: httpx.AsyncClient,  # noqa: F811
     publish: Publish,  # noqa: F811
     stripe_client: stripe.StripeClient,
-    mailbox: tuple[Mailbox, int],
+    smtp: tuple[Mailbox, int],
 ) -> None:
     card = await saved_method(stripe_client, card="4242424242424242")
     partner_id, _ = await new_partner(
@@ -129,7 +117,7 @@ async def test_a_used_up_prepaid_partner_gets_credits_bought_and_one_reminder_ma
     mine = f"billing+{partner_id}@example.com"
 
     def my_mails() -> list[Any]:
-        return [m for m in mailbox[0].messages if mine in str(m["To"])]
+        return [m for m in smtp[0].messages if mine in str(m["To"])]
 
     async def two_mails() -> bool:
         return len(my_mails()) >= 2
@@ -192,7 +180,7 @@ async def test_an_on_demand_mailing_is_charged_once(
         return "ChargeSucceeded" in await history_types(ledger_api, partner_id)
 
     await eventually(charged, timeout=30, what="the charge to succeed")
-    charge_id = f"{partner_id}:charge:{mailing['data']['mailing_id']}"
+    charge_id = f"{partner_id}:charge:{mailing.data['mailing_id']}"
     intents = await intents_for(stripe_client, card["customer"], charge_id)
     # 5,000 recipients = 5,250 credits = EUR 52.50, charged once.
     assert [(pi.amount, pi.status) for pi in intents] == [(5250, "succeeded")]

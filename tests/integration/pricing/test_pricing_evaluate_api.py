@@ -5,11 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
-TIERS = [
-    {"up_to": "1000", "unit_price": "0.02"},
-    {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
-    {"up_to": None, "unit_price": "0.01", "flat_fee": "20"},
-]
+from tests.support.price_lists import EXAMPLE_TIERS
+
 DISCOUNTS = [
     {"up_to": "1000", "discount_percent": "0"},
     {"up_to": "10000", "discount_percent": "10"},
@@ -43,21 +40,21 @@ def lines(body: dict[str, Any]) -> list[tuple[Any, ...]]:
             [(1, "0", None, "12000", "0.0125", "0", "150.0000")],
         ),
         (
-            {"model": "volume", "tiers": TIERS},
+            {"model": "volume", "tiers": EXAMPLE_TIERS},
             "2500",
             "42.500",
             "42.50",
             [(2, "1000", "10000", "2500", "0.015", "5", "42.500")],
         ),
         (
-            {"model": "volume", "tiers": TIERS},
+            {"model": "volume", "tiers": EXAMPLE_TIERS},
             "0",
             "0.00",
             "0.00",
             [(1, "0", "1000", "0", "0.02", "0", "0.00")],
         ),
         (
-            {"model": "graduated", "tiers": TIERS},
+            {"model": "graduated", "tiers": EXAMPLE_TIERS},
             "2500",
             "47.500",
             "47.50",
@@ -67,7 +64,7 @@ def lines(body: dict[str, Any]) -> list[tuple[Any, ...]]:
             ],
         ),
         (
-            {"model": "graduated", "tiers": TIERS},
+            {"model": "graduated", "tiers": EXAMPLE_TIERS},
             "10000.5",
             "180.005",
             "180.01",
@@ -196,7 +193,7 @@ async def test_a_free_quota_reduces_the_billable_quantity(client: httpx.AsyncCli
     response = await evaluate(
         client,
         {
-            "price": {"model": "graduated", "tiers": TIERS},
+            "price": {"model": "graduated", "tiers": EXAMPLE_TIERS},
             "quantity": "2500",
             "currency": "EUR",
             "included_quantity": "1000",

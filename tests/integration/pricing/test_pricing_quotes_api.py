@@ -7,12 +7,12 @@ import httpx
 import pytest
 
 from tests.integration.pricing.conftest import new_id
-
-TIERS = [
-    {"up_to": "1000", "unit_price": "0.02"},
-    {"up_to": "10000", "unit_price": "0.015", "flat_fee": "5"},
-    {"up_to": None, "unit_price": "0.01", "flat_fee": "20"},
-]
+from tests.support.price_lists import (
+    CREDIT_PRICE_LIST,
+    EXAMPLE_TIERS,
+    MAILING_PRICE_LIST,
+    price_minor,
+)
 
 
 def plans(price_list_id: str) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def plans(price_list_id: str) -> dict[str, Any]:
             "metered_components": {
                 "recipients": {
                     "name": "Recipients",
-                    "price": {"model": "graduated", "tiers": TIERS},
+                    "price": {"model": "graduated", "tiers": EXAMPLE_TIERS},
                 },
                 "sms": {
                     "name": "SMS",
@@ -287,43 +287,8 @@ async def test_a_bad_quote_request_is_refused_at_its_path(
 
 
 def credit_lists(mailing_id: str, money_id: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": mailing_id,
-            "name": "Credits per recipient",
-            "currency": "CREDITS",
-            "first_version": {
-                "effective_from": "2025-01-01T00:00:00Z",
-                "metered_components": {
-                    "recipients": {
-                        "name": "Recipients",
-                        "price": {"model": "flat", "unit_price": "1.05"},
-                    }
-                },
-            },
-        },
-        {
-            "id": money_id,
-            "name": "Credit prices",
-            "currency": "EUR",
-            "first_version": {
-                "effective_from": "2025-01-01T00:00:00Z",
-                "metered_components": {
-                    "credits": {
-                        "name": "Credits",
-                        "price": {
-                            "model": "volume",
-                            "tiers": [
-                                {"up_to": "10000", "unit_price": "0.012"},
-                                {"up_to": "100000", "unit_price": "0.010"},
-                                {"up_to": None, "unit_price": "0.008"},
-                            ],
-                        },
-                    }
-                },
-            },
-        },
-    ]
+    """The canonical credit lists under this test's own ids."""
+    return [{**MAILING_PRICE_LIST, "id": mailing_id}, {**CREDIT_PRICE_LIST, "id": money_id}]
 
 
 @pytest.fixture
@@ -369,9 +334,10 @@ async def test_a_batch_of_1200_prices_every_item_in_order_with_its_errors_in_pla
     for index in range(1200):
         quantity = 1 + index * 7
         if index % 3 == 2:
-            items.append(batch_item(money_id, "credits", quantity, SWITCH))
-            amount = (quantity * Decimal("0.012")).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            expected.append((money_id, 1, "EUR", amount))
+            # Credits from 14 to 109,110: every volume tier, with amounts that need rounding.
+            credits = 1 + index * 91
+            items.append(batch_item(money_id, "credits", credits, SWITCH))
+            expected.append((money_id, 1, "EUR", Decimal(price_minor(credits)).scaleb(-2)))
             continue
         at = BEFORE if index % 3 == 0 else (SWITCH if index % 2 else SAME_INSTANT_IN_BERLIN)
         version, unit = (1, Decimal("1.05")) if at == BEFORE else (2, Decimal("1"))
@@ -471,18 +437,19 @@ async def test_a_batch_item_matches_its_hand_computed_breakdown(
                 "currency": "EUR",
                 "quantity": "25000",
                 "billable_quantity": "25000",
-                "exact_amount": "250.000",
-                "amount": "250.00",
-                "amount_minor": 25000,
+                # 25,000 credits, all at the second tier's 0.008: 200.000
+                "exact_amount": "200.000",
+                "amount": "200.00",
+                "amount_minor": 20000,
                 "lines": [
                     {
                         "tier": 2,
                         "from": "10000",
                         "to": "100000",
                         "quantity": "25000",
-                        "unit_price": "0.010",
+                        "unit_price": "0.008",
                         "flat_fee": "0",
-                        "amount": "250.000",
+                        "amount": "200.000",
                     }
                 ],
             },
@@ -584,7 +551,10 @@ async def test_the_money_price_of_credits_follows_the_volume_tiers(
         assert response.status_code == 200, response.text
         prices.append((response.json()["amount"], response.json()["amount_minor"]))
 
-    assert prices == [("120.00", 12000), ("100.01", 10001), ("250.00", 25000), ("800.01", 80001)]
+    # Every credit at the price of the tier the quantity falls in: 10,000 x 0.01,
+    # 10,001 x 0.008 = 80.008, 25,000 x 0.008, 100,001 x 0.006 = 600.006 (rounded half-up).
+    assert prices == [("100.00", 10000), ("80.01", 8001), ("200.00", 20000), ("600.01", 60001)]
+    assert [minor for _, minor in prices] == [price_minor(n) for n in (10000, 10001, 25000, 100001)]
 
 
 PRICE = "/v1/credits/price"

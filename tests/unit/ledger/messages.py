@@ -9,11 +9,11 @@ from typing import Any
 
 import orjson
 
-from shared.codec import encode, to_document
+from shared.codec import encode
 from shared.envelope import CloudEvent
 from shared.messaging.inbox import IncomingRecord
 from shared.topics import MAILING_SENT, PAYMENT_RESULTS
-from tests.support.messages import mailing_sent
+from tests.support.messages import as_published, mailing_sent
 
 from .scenarios import CUSTOMER, PARTNER, T0, minutes
 
@@ -51,13 +51,8 @@ def sent(
 def sent_with(changes: dict[str, Any]) -> IncomingRecord:
     """A ``mailing.sent`` record whose data is changed after encoding (``None`` drops a
     field): how a publisher that ignores the schema would send it."""
-    document = to_document(mailing_sent(PARTNER, CUSTOMER, 10, mailing_id="m-bad"))
-    for name, value in changes.items():
-        if value is None:
-            document["data"].pop(name, None)
-        else:
-            document["data"][name] = value
-    return record(MAILING_SENT.name, orjson.dumps(document))
+    event = mailing_sent(PARTNER, CUSTOMER, 10, mailing_id="m-bad")
+    return record(MAILING_SENT.name, orjson.dumps(as_published(event, **changes)))
 
 
 def payment_result(

@@ -10,6 +10,7 @@ from pricing.domain import MODELS
 from pricing.service_layer.evaluation import evaluate
 from pricing.service_layer.price_model_schemas import PriceModelSchema
 from pricing.settings import PricingSettings
+from tests.openapi_checks import untyped_answers
 
 # The engine connects lazily: building the document needs no database.
 DOCUMENT: dict[str, Any] = create_app(
@@ -90,6 +91,11 @@ def test_every_success_answer_has_a_schema() -> None:
 
     assert DOCUMENT["paths"], "no paths in the document"
     assert missing == []
+
+
+def test_every_successful_answer_has_a_typed_body() -> None:
+    # Not just a schema: one a generated client can type (no bare object, no `{}`).
+    assert untyped_answers(DOCUMENT) == []
 
 
 def test_the_registry_the_request_schema_and_the_document_name_the_same_models() -> None:

@@ -1,6 +1,7 @@
 """The codec accepts what the schemas allow and names the field at fault for everything else."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,27 +10,24 @@ import pytest
 from shared.codec import InvalidMessage, decode, encode, known_types
 from shared.envelope import CloudEvent
 from shared.topics import ALL_TOPICS, topic_for_type
+from tests.support import messages
+
+SENT = replace(
+    messages.mailing_sent(
+        "p-1",
+        "c-1",
+        5000,
+        mailing_id="m-1",
+        sent_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+        event_id="evt-1",
+    ),
+    time=datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC),  # a second after the send
+)
 
 
-def mailing_sent(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "mailing_id": "m-1",
-        "partner_id": "p-1",
-        "customer_id": "c-1",
-        "recipients": 5000,
-        "sent_at": "2026-11-23T10:00:00Z",
-    }
-    data.update(overrides)
-    return {
-        "specversion": "1.0",
-        "id": "evt-1",
-        "source": "/mailing-platform",
-        "type": "mailing.sent",
-        "time": "2026-11-23T10:00:01Z",
-        "subject": "p-1",
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+def mailing_sent(**changes: Any) -> dict[str, Any]:
+    """The JSON document of a valid ``mailing.sent`` with its data changed after encoding."""
+    return messages.as_published(SENT, **changes)
 
 
 def raw(document: object) -> bytes:
