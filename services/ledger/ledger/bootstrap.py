@@ -37,6 +37,7 @@ class LedgerContainer:
     tokens: TokenLookup
     _stripe: tuple[StripeClient, HTTPXClient] | None = field(default=None, init=False)
     _webhook_http: httpx.AsyncClient | None = field(default=None, init=False)
+    _quotes: CachedQuotes | None = field(default=None, init=False)
 
     def stripe(self) -> StripeClient:
         """The payment gateway's API, read by `ops reconcile` only (the ledger never charges).
@@ -77,10 +78,17 @@ class LedgerContainer:
         """A new transaction over every store; commits when the block ends normally."""
         return unit_of_work(self.engine, snapshot_interval=self.settings.snapshot_interval)
 
+    def quotes(self) -> CachedQuotes:
+        """Quotes of immutable price list versions, kept by the process: one cache for all
+        its lanes (a quote is the same whichever lane asks; a cache per lane asked pricing
+        for every quantity once per lane)."""
+        if self._quotes is None:
+            self._quotes = CachedQuotes(self.pricing)
+        return self._quotes
+
     def mailing_sent_consumer(self) -> AccountConsumer:
         handler = MailingSentHandler(
-            # Quotes of immutable price list versions are kept by the consumer process.
-            CachedQuotes(self.pricing),
+            self.quotes(),
             self.settings.minimum_charge_minor,
             timedelta(seconds=self.settings.max_sent_at_ahead_seconds),
         )

@@ -76,7 +76,7 @@ class MailingSentHandler:
         minimum_charge_minor: int,
         max_sent_at_ahead: timedelta = timedelta(days=1),
     ) -> None:
-        self._pricing = pricing
+        self.pricing = pricing
         self._minimum_charge_minor = minimum_charge_minor
         self._max_sent_at_ahead = max_sent_at_ahead
 
@@ -234,7 +234,7 @@ class MailingSentHandler:
                 due[partner_id] = (index, credits)
         if not due:
             return {}
-        prices = await self._pricing.quote_batch(
+        prices = await self.pricing.quote_batch(
             [
                 QuoteItem(
                     _account(accounts, priced[i][0]).credit_price_list_id,
@@ -260,7 +260,7 @@ class MailingSentHandler:
         reject: Callable[[IncomingRecord, str], None],
     ) -> list[tuple[Mailing, PricedItem, int | None]]:
         """Credits for every mailing; for on-demand partners also the money those credits cost."""
-        quotes = await self._pricing.quote_batch(
+        quotes = await self.pricing.quote_batch(
             [
                 QuoteItem(
                     _account(accounts, m).mailing_price_list_id,
@@ -281,7 +281,7 @@ class MailingSentHandler:
         on_demand = [
             (m, q) for m, q in credited if _account(accounts, m).billing_mode == "on_demand"
         ]
-        money = await self._pricing.quote_batch(
+        money = await self.pricing.quote_batch(
             [
                 QuoteItem(
                     _account(accounts, m).credit_price_list_id,
