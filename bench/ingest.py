@@ -72,6 +72,7 @@ OPS = "bench-ops-token-0123"
 PRICING_ADMIN = "bench-pricing-admin-token"
 TARGET = 15_000
 DEFAULT_LANES = LedgerSettings.model_fields["consumer_lanes"].default
+CORES = os.cpu_count() or 1
 # Marks every process this run starts (in its environment), so a test can find leftovers.
 RUN_MARK = "MAILBILL_BENCH_RUN"
 
@@ -877,8 +878,8 @@ async def main(arguments: argparse.Namespace) -> int:
         "  PostgreSQL's CPU / all cores' busy time per event",
         figures["ledger_postgres_cpu_us_per_event"],
         "us",
-        f"/ {figures['ledger_machine_cpu_us_per_event']:.0f} us (2 cores: at most"
-        f" {2e6 / figures['ledger_machine_cpu_us_per_event']:,.0f} events/s at this cost)",
+        f"/ {figures['ledger_machine_cpu_us_per_event']:.0f} us ({CORES} cores: at most"
+        f" {CORES * 1e6 / figures['ledger_machine_cpu_us_per_event']:,.0f} events/s at this cost)",
     )
     line(
         "  one lane (LEDGER_CONSUMER_LANES=1), median",

@@ -117,7 +117,7 @@ def dead_letter_message(letter: DeadLetter, dead_letter_topic: str) -> OutgoingM
 # prerequisite state (lock not available), system error. And the classes of a broken
 # deployment (no such table or column, no privilege, no database): splitting the batch would
 # only dead-letter every message, so they are waited out too, visibly (see `/healthz`).
-_WAITED_OUT_SQLSTATE_CLASSES = frozenset({"40", "58", "55"} | {"28", "3D", "3F", "42", "0A", "XX"})
+_WAITED_OUT_SQLSTATE_CLASSES = frozenset({"40", "58", "55", "28", "3D", "3F", "42", "0A", "XX"})
 
 
 def is_transient(exc: BaseException, retry_on: tuple[type[BaseException], ...] = ()) -> bool:
@@ -277,11 +277,14 @@ async def fetch_batch(
     return fetched
 
 
-async def _measure_lag(consumer: AIOKafkaConsumer, group: str, topic: str) -> None:
-    """Lag per assigned partition: the broker's end of the partition (as of the last fetch)
-    minus this consumer's position, which after a commit is the next offset to apply."""
+async def _measure_lag(
+    consumer: AIOKafkaConsumer, group: str, topic: str, partitions: Sequence[TopicPartition] = ()
+) -> None:
+    """Lag per partition (`partitions`, or every assigned one): the broker's end of the
+    partition (as of the last fetch) minus this consumer's position, which after a commit is
+    the next offset to apply."""
     try:
-        for tp in consumer.assignment():
+        for tp in partitions or consumer.assignment():
             end = consumer.highwater(tp)
             if end is not None:
                 position = await consumer.position(tp)
@@ -364,7 +367,7 @@ async def run_consumer(
             ]
             if not records:
                 watch.caught_up()  # nothing to read is up to date, not stuck
-                await _measure_lag(consumer, group, topic)
+                await _measure_lag(consumer, group, topic, partitions)
                 continue
             watch.begin(lane)
             started = time.perf_counter()
@@ -391,7 +394,7 @@ async def run_consumer(
                 log.warning("kafka offset commit failed", error=exc)
             watch.done(lane)
             BATCH_SECONDS.labels(group, topic).observe(time.perf_counter() - started)
-            await _measure_lag(consumer, group, topic)
+            await _measure_lag(consumer, group, topic, partitions)
             if after_batch is not None:
                 after_batch()
 
