@@ -4,10 +4,12 @@ counts as the database being out of reach."""
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -33,6 +35,15 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         pool_timeout=POOL_TIMEOUT_SECONDS,
     )
+
+
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `connection`, inside the same transaction: for COPY and
+    for reads of many rows, where SQLAlchemy's statement and row objects cost more than the
+    work itself."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # an open AsyncConnection always has one
+    return raw
 
 
 def sqlstate(exc: BaseException) -> str | None:

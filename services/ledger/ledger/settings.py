@@ -26,7 +26,10 @@ class LedgerSettings(BaseSettings):
     # Prepended to every topic name, so several systems (or test runs) can share one broker.
     topic_prefix: str = ""
     consumer_group: str = "ledger"
-    consumer_batch_size: int = 1000
+    # Messages per batch and transaction. Larger batches spread each batch's fixed work (its
+    # statements, locks and offsets, once per partner) over more events; pricing takes at most
+    # 10,000 items per batch call, so no batch may be larger.
+    consumer_batch_size: int = Field(default=4000, ge=1, le=10_000)
     # mailing.sent batches in flight at once in one consumer process, each in a transaction of
     # its own on a share of the partitions: one decides while another waits for PostgreSQL.
     consumer_lanes: int = Field(default=2, ge=1, le=16)

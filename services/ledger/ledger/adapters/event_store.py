@@ -4,14 +4,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.adapters.stored_events import chain_hash, from_row, to_row
 from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
+from shared.database import driver_connection
 
 # LATERAL: one index range scan per stream. A plain join on `version > after` lets a generic
 # (cached) plan hash-join the whole events table, whose cost then grows with history.
@@ -42,21 +43,20 @@ _LOAD_UNTIL = text(
 # in small pages by version until one is later than the time, never to the end of the stream.
 _UNTIL_PAGE = 256
 
-# `hash` is the writer's (`chain_hash`); where it is NULL the row trigger computes it (0010).
-_APPEND = text(
-    """
-    INSERT INTO events (originator_id, originator_version, type, schema_version, payload,
-                        metadata, recorded_at, hash)
-    SELECT id, version, type, schema_version, payload::jsonb, metadata::jsonb,
-           COALESCE(at, clock_timestamp()), hash
-    FROM unnest(CAST(:ids AS text[]), CAST(:versions AS integer[]), CAST(:types AS text[]),
-                CAST(:schema_versions AS smallint[]), CAST(:payloads AS text[]),
-                CAST(:metadata AS text[]), CAST(:times AS timestamptz[]),
-                CAST(:hashes AS bytea[]))
-         AS t(id, version, type, schema_version, payload, metadata, at, hash)
-    ORDER BY id, version
-    """
+# `hash` is the writer's (`chain_hash`); where it is None the row trigger computes it (0010),
+# which is why rows go in (originator_id, originator_version) order. COPY: binding thousands of
+# rows as arrays of an INSERT costs the writer twice the CPU (asyncpg checks every element).
+_APPEND_COLUMNS = (
+    "originator_id",
+    "originator_version",
+    "type",
+    "schema_version",
+    "payload",
+    "metadata",
+    "recorded_at",
+    "hash",
 )
+_VERSION_TAKEN = "events_originator_id_originator_version_key"
 
 # The hash each stream's first event of a batch chains to: one index probe per stream.
 _HEADS = text(
@@ -137,23 +137,26 @@ class PostgresEventStore:
             return
         rows = [to_row(e.event, e.recorded_at) for e in events]
         hashes = await self._chain(events, rows)
-        try:
-            await self._connection.execute(
-                _APPEND,
-                {
-                    "ids": [e.originator_id for e in events],
-                    "versions": [e.originator_version for e in events],
-                    "types": [type_name for type_name, _, _ in rows],
-                    "schema_versions": [version for _, version, _ in rows],
-                    "payloads": [orjson.dumps(payload).decode() for _, _, payload in rows],
-                    "metadata": [orjson.dumps(e.metadata).decode() for e in events],
-                    "times": [e.recorded_at for e in events],
-                    "hashes": hashes,
-                },
+        records = [
+            (
+                e.originator_id,
+                e.originator_version,
+                type_name,
+                version,
+                orjson.dumps(payload).decode(),
+                orjson.dumps(e.metadata).decode(),
+                e.recorded_at,
+                link,
             )
-        except IntegrityError as exc:
-            if "events_originator_id_originator_version_key" in str(exc.orig):
-                raise ConcurrencyConflict(str(exc.orig)) from exc
+            for e, (type_name, version, payload), link in zip(events, rows, hashes, strict=True)
+        ]
+        records.sort(key=lambda record: (record[0], record[1]))
+        raw = await driver_connection(self._connection)
+        try:
+            await raw.copy_records_to_table("events", records=records, columns=_APPEND_COLUMNS)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == _VERSION_TAKEN:
+                raise ConcurrencyConflict(str(exc)) from exc
             raise
 
     async def _chain(

@@ -28,6 +28,7 @@ from ledger.adapters.stored_events import from_row
 from ledger.adapters.unit_of_work import DEFAULT_SNAPSHOT_INTERVAL
 from ledger.domain import Event, PartnerAccount, apply
 from ledger.service_layer.ports import AccountChange, Snapshot
+from shared.database import driver_connection
 
 # What identifies a row of each read model, for the comparison.
 _KEYS = {
@@ -104,8 +105,7 @@ async def _pages(reader: AsyncConnection, page_size: int) -> AsyncIterator[Seque
         " ORDER BY originator_id, originator_version LIMIT $3"
     )
     # The driver's own connection: SQLAlchemy's row objects cost more than the fold here.
-    raw = (await reader.get_raw_connection()).driver_connection
-    assert raw is not None
+    raw = await driver_connection(reader)
 
     async def fetch(after: tuple[str, int]) -> Sequence[Any]:
         rows: Sequence[Any] = await raw.fetch(page, *after, page_size)
@@ -135,7 +135,7 @@ async def _fold(
 ) -> int:
     """Fold every stream and write its read models and snapshots through `writer` (whose
     search_path names the target schema); returns the partner count."""
-    projections = PostgresProjections(writer, bulk=True)
+    projections = PostgresProjections(writer)
     snapshots = PostgresSnapshots(writer)
 
     async def write(changes: list[AccountChange], saved: list[Snapshot], count: int) -> None:

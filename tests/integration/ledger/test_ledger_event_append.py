@@ -1,0 +1,89 @@
+"""Appending with COPY: a version another writer took is a concurrency conflict (the batch is
+retried, nothing of it stays), and rows given in any order are stored and chained by version."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ledger.adapters.audit import broken_links
+from ledger.adapters.event_store import PostgresEventStore
+from ledger.domain import CustomerAttached, PartnerRegistered
+from ledger.migrations import MIGRATIONS_DIR
+from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
+from shared.database import create_engine
+from tests.integration.databases import fresh_migrated_database
+
+
+@pytest.fixture(scope="module")
+async def engine() -> Any:
+    url = await fresh_migrated_database("ledger_append", MIGRATIONS_DIR)
+    engine = create_engine(url)
+    yield engine
+    await engine.dispose()
+
+
+def _registered(partner: str, at: datetime) -> StoredEvent:
+    event = PartnerRegistered(
+        partner_id=partner,
+        name=partner,
+        locale="de",
+        billing_mode="prepaid",
+        currency="EUR",
+        credit_price_list_id="credits",
+        mailing_price_list_id="mailings",
+    )
+    return StoredEvent(partner, 1, event, {"actor": "test"}, at)
+
+
+def _customer(partner: str, version: int, at: datetime) -> StoredEvent:
+    return StoredEvent(
+        partner, version, CustomerAttached(customer_id=f"c{version}", name="C"), {}, at
+    )
+
+
+async def _versions(engine: Any, partner: str) -> list[int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT originator_version FROM events WHERE originator_id = :p"
+                " ORDER BY global_position"
+            ),
+            {"p": partner},
+        )
+        return [row[0] for row in rows]
+
+
+async def test_a_taken_version_is_a_conflict_and_nothing_of_the_batch_stays(engine: Any) -> None:
+    now = datetime.now(UTC)
+    partner, bystander = f"taken-{now.timestamp()}", f"bystander-{now.timestamp()}"
+    async with engine.begin() as connection:
+        await PostgresEventStore(connection).append([_registered(partner, now)])
+
+    with pytest.raises(ConcurrencyConflict):
+        async with engine.begin() as connection:
+            await PostgresEventStore(connection).append(
+                [_registered(bystander, now), _registered(partner, now)]
+            )
+
+    assert await _versions(engine, partner) == [1]
+    assert await _versions(engine, bystander) == []
+
+
+async def test_rows_in_any_order_are_stored_and_chained_by_version(engine: Any) -> None:
+    now = datetime.now(UTC)
+    one, two = f"order-a-{now.timestamp()}", f"order-b-{now.timestamp()}"
+    async with engine.begin() as connection:
+        await PostgresEventStore(connection).append(
+            [
+                _customer(two, 2, now),
+                _customer(one, 3, now),
+                _registered(two, now),
+                _customer(one, 2, now),
+                _registered(one, now),
+            ]
+        )
+    assert await _versions(engine, one) == [1, 2, 3]
+    assert await _versions(engine, two) == [1, 2]
+    assert await broken_links(engine) == []
