@@ -32,7 +32,7 @@ class LedgerSettings(BaseSettings):
     consumer_batch_size: int = Field(default=4000, ge=1, le=10_000)
     # mailing.sent batches in flight at once in one consumer process, each in a transaction of
     # its own on a share of the partitions: one decides while another waits for PostgreSQL.
-    consumer_lanes: int = Field(default=2, ge=1, le=16)
+    consumer_lanes: int = Field(default=3, ge=1, le=16)
     # The inbox recognises an event id (source, id) this long after it was received: as long
     # as the platform may deliver an event again: "7d", "7 days", "P7D", "PT36H", "36:00:00".
     inbox_dedup_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
