@@ -85,9 +85,11 @@ class Processes:
         self.log_dir = log_dir
         self.processes: list[ServiceProcess] = []
 
-    def start(self, name: str, *args: str) -> ServiceProcess:
-        """``python -m <args>`` as ``name``, its log in ``<log_dir>/<name>.log``."""
-        process = ServiceProcess(name, list(args), self.env, self.log_dir).start()
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        """``python -m <args>`` as ``name``, its log in ``<log_dir>/<name>.log``; ``env`` adds
+        settings of this process only."""
+        process = ServiceProcess(name, list(args), {**self.env, **(env or {})}, self.log_dir)
+        process.start()
         self.processes.append(process)
         return process
 

@@ -314,7 +314,11 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(system: System) -
     asyncio.run(publish(system.prefix, traffic.messages))
     unique_mailings = sum(len(r) for r in traffic.recipients.values())
 
-    consumer = system.start("consumer", "ledger", "consume")
+    # Batches far smaller than the default, so the 6,000 mailings take many commits and the
+    # kill lands between them, whatever the lanes do meanwhile.
+    consumer = system.start(
+        "consumer", "ledger", "consume", env={"LEDGER_CONSUMER_BATCH_SIZE": "300"}
+    )
     deadline = time.monotonic() + 60
     while _debit_count(system) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
