@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
 from bench.report import BarChart, write_results
+from ledger.adapters.event_store import EVENT_COLUMNS
+from ledger.adapters.projections import HISTORY_COLUMNS
 from ledger.adapters.stored_events import chain_hash, to_row
 from ledger.api.app import create_app
 from ledger.domain import MailingDebited
@@ -451,34 +453,13 @@ async def copy_ledger_rows(url: str, rows: list[Debit], per_transaction: int = 1
                 )
             async with connection.transaction():
                 await connection.copy_records_to_table(
-                    "events",
-                    records=events,
-                    columns=[
-                        "originator_id",
-                        "originator_version",
-                        "type",
-                        "schema_version",
-                        "payload",
-                        "metadata",
-                        "recorded_at",
-                        "hash",
-                    ],
+                    "events", records=events, columns=EVENT_COLUMNS
                 )
                 await connection.copy_records_to_table(
                     "inbox", records=inbox, columns=["source", "message_id", "topic"]
                 )
                 await connection.copy_records_to_table(
-                    "partner_history",
-                    records=history,
-                    columns=[
-                        "partner_id",
-                        "version",
-                        "type",
-                        "credits_delta",
-                        "balance_after",
-                        "mailing_id",
-                        "occurred_at",
-                    ],
+                    "partner_history", records=history, columns=HISTORY_COLUMNS
                 )
         return len(rows) / (time.perf_counter() - started)
     finally:

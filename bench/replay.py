@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
 from ledger.adapters.audit import broken_links
+from ledger.adapters.event_store import EVENT_COLUMNS
 from ledger.adapters.projections import PostgresProjections
 from ledger.adapters.rebuild import compare, rebuild
 from ledger.adapters.snapshots import PostgresSnapshots
@@ -189,15 +190,7 @@ async def build(url: str, events: int, partners: int) -> int:
             await raw.copy_records_to_table(
                 "events",
                 records=rows,
-                columns=[
-                    "originator_id",
-                    "originator_version",
-                    "type",
-                    "schema_version",
-                    "payload",
-                    "metadata",
-                    "recorded_at",
-                ],
+                columns=[column for column in EVENT_COLUMNS if column != "hash"],
             )
             async with engine.begin() as connection:
                 await PostgresProjections(connection).record(changes)

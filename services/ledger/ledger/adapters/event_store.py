@@ -46,7 +46,7 @@ _UNTIL_PAGE = 256
 # `hash` is the writer's (`chain_hash`); where it is None the row trigger computes it (0010),
 # which is why rows go in (originator_id, originator_version) order. COPY: binding thousands of
 # rows as arrays of an INSERT costs the writer twice the CPU (asyncpg checks every element).
-_APPEND_COLUMNS = (
+EVENT_COLUMNS = (
     "originator_id",
     "originator_version",
     "type",
@@ -153,7 +153,7 @@ class PostgresEventStore:
         records.sort(key=lambda record: (record[0], record[1]))
         raw = await driver_connection(self._connection)
         try:
-            await raw.copy_records_to_table("events", records=records, columns=_APPEND_COLUMNS)
+            await raw.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_TAKEN:
                 raise ConcurrencyConflict(str(exc)) from exc

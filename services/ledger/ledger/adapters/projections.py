@@ -81,7 +81,7 @@ def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
     )
 
 
-_HISTORY_COLUMNS = (
+HISTORY_COLUMNS = (
     "partner_id",
     "version",
     "type",
@@ -378,7 +378,7 @@ class PostgresProjections:
                 for change in changes
                 for r in history_rows(change)
             ],
-            columns=_HISTORY_COLUMNS,
+            columns=HISTORY_COLUMNS,
         )
 
     async def _balances(self, changes: Sequence[AccountChange]) -> None:
