@@ -6,9 +6,8 @@ the connection's `search_path` at a fresh schema and rebuild beside the live tab
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import text
@@ -31,8 +30,9 @@ from ledger.service_layer.ports import AccountChange
 from shared.database import driver_connection
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
+class HistoryRow(NamedTuple):
+    """A row of `partner_history`: its fields are the table's columns, in COPY's order."""
+
     partner_id: str
     version: int
     type: str
@@ -81,15 +81,7 @@ def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
     )
 
 
-HISTORY_COLUMNS = (
-    "partner_id",
-    "version",
-    "type",
-    "credits_delta",
-    "balance_after",
-    "mailing_id",
-    "occurred_at",
-)
+HISTORY_COLUMNS = HistoryRow._fields
 
 _BALANCES = text(
     """
@@ -365,19 +357,7 @@ class PostgresProjections:
         raw = await driver_connection(self._connection)
         await raw.copy_records_to_table(
             "partner_history",
-            records=[
-                (
-                    r.partner_id,
-                    r.version,
-                    r.type,
-                    r.credits_delta,
-                    r.balance_after,
-                    r.mailing_id,
-                    r.occurred_at,
-                )
-                for change in changes
-                for r in history_rows(change)
-            ],
+            records=[row for change in changes for row in history_rows(change)],
             columns=HISTORY_COLUMNS,
         )
 
