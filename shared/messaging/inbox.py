@@ -11,7 +11,7 @@ recognised.
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -104,8 +104,9 @@ class DeadLetter:
     by_hand: bool = False  # set aside by an operator (`ops dead-letter`), not by the consumer
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingRecord:
+# A NamedTuple: immutable like a frozen dataclass, and built for every message at a third of
+# its cost.
+class IncomingRecord(NamedTuple):
     """One message as read from Kafka (`topic` without the deployment's prefix)."""
 
     topic: str

@@ -7,9 +7,8 @@ reason, and the batch goes on.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.domain import (
     Event,
@@ -40,8 +39,8 @@ MAILING_COMPONENT = "recipients"
 CREDITS_COMPONENT = "credits"
 
 
-@dataclass(frozen=True, slots=True)
-class Mailing:
+# One per incoming message: a NamedTuple is built at a third of a frozen dataclass's cost.
+class Mailing(NamedTuple):
     record: IncomingRecord
     event_source: str
     event_id: str
