@@ -124,7 +124,7 @@ def partner_history(
                         price_list_version=1,
                         now=now,
                         reservation_id=rid,
-                    )
+                    ).events
                 )
         else:
             do(
@@ -137,7 +137,7 @@ def partner_history(
                     price_list_id="mailings-standard",
                     price_list_version=1,
                     now=now,
-                )
+                ).events
             )
     return out
 

@@ -85,7 +85,7 @@ def debit(
         reservation_id=reservation_id,
         charge_minor=charge_minor,
         **extra,
-    )
+    ).events
 
 
 def debited(

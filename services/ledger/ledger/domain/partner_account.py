@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, TypeVar, assert_never
+from typing import Any, Literal, NamedTuple, TypeVar, assert_never
 
 from . import policies
 from .errors import (
@@ -334,6 +334,15 @@ def _fold(state: PartnerAccount, events: Iterable[Event]) -> PartnerAccount:
     return state
 
 
+class Decision(NamedTuple):
+    """A command's events with the account as each of them leaves it: a command that had to
+    fold its events to decide (a debit, for its alerts and charge) hands the states on, so
+    whoever records the events does not fold them a second time."""
+
+    events: list[Event]
+    states: list[PartnerAccount]
+
+
 def _reminder_for(after: PartnerAccount) -> list[Event]:
     """The reminder event a balance change to ``after`` calls for, if any. (It changes
     nothing but the reminder's own state, so it can follow the events that caused it.)"""
@@ -541,7 +550,7 @@ def debit_mailing(
     reservation_id: str | None = None,
     charge_minor: int | None = None,
     minimum_charge_minor: int = DEFAULT_MINIMUM_CHARGE_MINOR,
-) -> list[Event]:
+) -> Decision:
     """Record the cost of a sent mailing. It is a fact: never refused for lack of credits.
 
     Pass the mailing's ``sent_at`` as ``now``: it decides whether its hold was still alive.
@@ -570,35 +579,38 @@ def debit_mailing(
         raise UnknownCustomer(customer_id)
 
     events = expire_reservations(account, now)
-    holds = _fold(account, events).holds
-    hold = holds.get(reservation_id) if reservation_id is not None else None
+    states: list[PartnerAccount] = []
+    state = account
+    for event in events:
+        state = apply(state, event)
+        states.append(state)
+    hold = state.holds.get(reservation_id) if reservation_id is not None else None
     captured = released = 0
     if hold is not None:
         captured = min(credits, hold.credits)
         released = hold.credits - captured
-    events.append(
-        MailingDebited(
-            mailing_id=mailing_id,
-            customer_id=customer_id,
-            recipients=recipients,
-            credits=credits,
-            price_list_id=price_list_id,
-            price_list_version=price_list_version,
-            reservation_id=reservation_id,
-            captured_credits=captured,
-            released_credits=released,
-            charge_minor=charge_minor,
-            # To the second: enough for the day its usage counts on, and it keeps debits small.
-            sent_at=now.replace(microsecond=0),
-        )
+    debit = MailingDebited(
+        mailing_id=mailing_id,
+        customer_id=customer_id,
+        recipients=recipients,
+        credits=credits,
+        price_list_id=price_list_id,
+        price_list_version=price_list_version,
+        reservation_id=reservation_id,
+        captured_credits=captured,
+        released_credits=released,
+        charge_minor=charge_minor,
+        # To the second: enough for the day its usage counts on, and it keeps debits small.
+        sent_at=now.replace(microsecond=0),
     )
-    after = _fold(account, events)
-    events += _reminder_for(after)
-    events += _budget_alerts(after, customer_id)
+    after = apply(state, debit)
+    events.append(debit)
+    states.append(after)
+    follow_ups = _reminder_for(after) + _budget_alerts(after, customer_id)
     if charge_minor is not None and policies.charge_due(
         uncharged_minor=after.uncharged_minor, minimum_charge_minor=minimum_charge_minor
     ):
-        events.append(
+        follow_ups.append(
             ChargeRequested(
                 charge_id=charge_id_for(account.partner_id, mailing_id),
                 credits=after.uncharged_credits,
@@ -608,7 +620,12 @@ def debit_mailing(
                 payment_method=after.payment_method,
             )
         )
-    return events
+    state = after
+    for event in follow_ups:
+        state = apply(state, event)
+        events.append(event)
+        states.append(state)
+    return Decision(events, states)
 
 
 def _budget_alerts(after: PartnerAccount, customer_id: str) -> list[Event]:

@@ -105,13 +105,30 @@ class ChangeSet:
     def state(self, partner_id: str) -> PartnerAccount | None:
         return self._streams[partner_id].state
 
-    def decide(self, partner_id: str, events: Sequence[Event], metadata: dict[str, Any]) -> None:
+    def decide(
+        self,
+        partner_id: str,
+        events: Sequence[Event],
+        metadata: dict[str, Any],
+        states: Sequence[PartnerAccount] | None = None,
+    ) -> None:
+        """Record the events; ``states``, the account as each event leaves it, when the command
+        folded them already (see ``Decision``), else they are folded here."""
         stream = self._streams[partner_id]
-        for event in events:
-            stream.state = apply(stream.state, event)
-            stream.events.append((stream.state.version, event))
-            stream.states.append(stream.state)
+        if states is None:
+            folded, state = [], stream.state
+            for event in events:
+                state = apply(state, event)
+                folded.append(state)
+            states = folded
+        elif states and states[0].version != _version(stream.state) + 1:
+            raise ValueError("the states given do not follow the account's current state")
+        for event, state in zip(events, states, strict=True):
+            stream.events.append((state.version, event))
+            stream.states.append(state)
             stream.metadata.append(metadata)
+        if states:
+            stream.state = states[-1]
 
     @property
     def touched(self) -> list[PartnerAccount]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from ledger.domain import (
-    Event,
+    Decision,
     LedgerError,
     PartnerAccount,
     auto_purchase_due,
@@ -143,14 +143,14 @@ class MailingSentHandler:
                 reject(mailing.record, f"mailing {mailing.mailing_id!r} was debited already")
                 continue
             try:
-                events = self._debit(
+                decision = self._debit(
                     changes.state(mailing.partner_id), mailing, credits_quote, charge_minor
                 )
             except LedgerError as exc:
                 reject(mailing.record, str(exc))
                 continue
             already.add((mailing.partner_id, mailing.mailing_id))
-            changes.decide(mailing.partner_id, events, _metadata(mailing))
+            changes.decide(mailing.partner_id, decision.events, _metadata(mailing), decision.states)
             debited.append((mailing, credits_quote))
             applied += 1
             due = purchases.get(mailing.partner_id)
@@ -179,7 +179,7 @@ class MailingSentHandler:
         mailing: Mailing,
         credits_quote: PricedItem,
         charge_minor: int | None,
-    ) -> list[Event]:
+    ) -> Decision:
         return debit_mailing(
             state,
             mailing_id=mailing.mailing_id,
@@ -223,11 +223,13 @@ class MailingSentHandler:
             if partner_id not in candidates or partner_id in due or pair in debited:
                 continue
             try:
-                events = self._debit(trial.state(partner_id), mailing, credits_quote, charge_minor)
+                decision = self._debit(
+                    trial.state(partner_id), mailing, credits_quote, charge_minor
+                )
             except LedgerError:
                 continue
             debited.add(pair)
-            trial.decide(partner_id, events, {})
+            trial.decide(partner_id, decision.events, {}, decision.states)
             credits = auto_purchase_due(trial.state(partner_id), now)
             if credits is not None:
                 due[partner_id] = (index, credits)

@@ -1,0 +1,106 @@
+"""A debit hands on the states its events leave the account in, so the batch does not fold them
+again: those states must be exactly what folding the events gives."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ledger.domain import (
+    CreditsGranted,
+    CreditsReserved,
+    Decision,
+    Event,
+    PartnerAccount,
+    apply,
+    debit_mailing,
+)
+from ledger.service_layer.accounts import ChangeSet
+
+from .scenarios import MAILING_PRICES, ON_DEMAND, PARTNER, T0, given, settings
+
+HOUR = timedelta(hours=1)
+GRANTED = CreditsGranted(credits=1_000, reason="welcome", actor="ops")
+HELD = CreditsReserved(reservation_id="r-1", credits=500, expires_at=T0 + HOUR, mailing_id=None)
+
+
+def _debit(state: PartnerAccount, credits: int, now: datetime, **extra: Any) -> Decision:
+    return debit_mailing(
+        state,
+        mailing_id="m-1",
+        customer_id="customer-1",
+        recipients=credits,
+        credits=credits,
+        price_list_id=MAILING_PRICES,
+        price_list_version=3,
+        now=now,
+        **extra,
+    )
+
+
+def _folded(state: PartnerAccount, events: list[Event]) -> list[PartnerAccount]:
+    states = []
+    for event in events:
+        state = apply(state, event)
+        states.append(state)
+    return states
+
+
+@pytest.mark.parametrize(
+    ("history", "credits", "now", "extra", "count"),
+    [
+        pytest.param((GRANTED,), 300, T0, {}, 1, id="plain"),
+        # the hold expired before the mailing went out: expiry, then the debit
+        pytest.param(
+            (GRANTED, HELD), 300, T0 + 2 * HOUR, {"reservation_id": "r-1"}, 2, id="expiry"
+        ),
+        # below the reminder's threshold: the debit, then the reminder
+        pytest.param(
+            (GRANTED, settings(reminder_threshold=900, reminder_armed=True)),
+            300,
+            T0,
+            {},
+            2,
+            id="reminder",
+        ),
+        # on demand past the minimum charge: the debit, then the charge
+        pytest.param(
+            (ON_DEMAND,),
+            300,
+            T0,
+            {"charge_minor": 5_000, "minimum_charge_minor": 100},
+            2,
+            id="charge",
+        ),
+    ],
+)
+def test_the_states_a_debit_hands_on_are_its_events_folded(
+    history: tuple[Event, ...], credits: int, now: datetime, extra: dict[str, Any], count: int
+) -> None:
+    state = given(*history)
+    decision = _debit(state, credits, now, **extra)
+    assert len(decision.events) == count
+    assert decision.states == _folded(state, decision.events)
+
+
+def test_a_change_set_takes_the_states_as_they_are_and_folds_what_comes_without() -> None:
+    state = given(GRANTED, settings(reminder_threshold=900, reminder_armed=True))
+    decision = _debit(state, 300, T0)
+    handed_on = ChangeSet({PARTNER: state}, T0)
+    handed_on.decide(PARTNER, decision.events, {}, decision.states)
+    folded_here = ChangeSet({PARTNER: state}, T0)
+    folded_here.decide(PARTNER, decision.events, {})
+    assert handed_on.state(PARTNER) == folded_here.state(PARTNER) == decision.states[-1]
+    assert handed_on.stored_events() == folded_here.stored_events()
+    assert handed_on.account_changes() == folded_here.account_changes()
+
+
+def test_states_that_do_not_follow_the_account_are_refused() -> None:
+    state = given(GRANTED)
+    stale = _debit(state, 300, T0)
+    changes = ChangeSet({PARTNER: state}, T0)
+    changes.decide(PARTNER, stale.events, {}, stale.states)
+    with pytest.raises(ValueError, match="do not follow"):
+        changes.decide(PARTNER, stale.events, {}, stale.states)
