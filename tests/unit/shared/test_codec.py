@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from shared import codec
 from shared.codec import InvalidMessage, decode, encode, known_types
 from shared.envelope import CloudEvent
 from shared.topics import ALL_TOPICS, topic_for_type
@@ -182,6 +185,7 @@ def test_binary_mode_faults_are_named_like_structured_ones() -> None:
         (mailing_sent(tags=["ok", "bad\u0000"]), "$.data.tags[1]"),
         (mailing_sent(extra={"key\u0000": 1}), "$.data.extra"),
         ({**mailing_sent(), "id": "evt\u0000"}, "$.id"),
+        ({**mailing_sent(), "type": "mailing\u0000sent"}, "$.type"),
     ],
 )
 def test_u0000_anywhere_is_refused_before_it_reaches_the_database(
@@ -200,3 +204,49 @@ def test_u0000_in_a_binary_mode_header_is_refused() -> None:
 
 def test_an_escaped_backslash_before_u0000_is_only_text() -> None:
     assert decode(raw(mailing_sent(mailing_id="m\\u0000"))).data["mailing_id"] == "m\\u0000"
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_FIELDS = st.sampled_from(
+    ["specversion", "id", "source", "type", "time", "subject", "datacontenttype", "data", "x"]
+)
+_DATA_FIELDS = st.sampled_from(
+    ["mailing_id", "partner_id", "customer_id", "recipients", "sent_at", "reservation_id", "x"]
+)
+_TIMES = st.sampled_from(["2026-11-23T10:00:00+00:00", "2026-11-23T10:00:00", "2026-13-01", ""])
+
+
+@given(
+    envelope=st.dictionaries(_FIELDS, _JSON_VALUES | _TIMES, max_size=3),
+    data=st.dictionaries(_DATA_FIELDS, _JSON_VALUES | _TIMES, max_size=3),
+    dropped=st.lists(_FIELDS | _DATA_FIELDS, max_size=2),
+    message_type=st.sampled_from(["mailing.sent", "payments.payment_result", "nope", None]),
+)
+def test_the_one_call_check_agrees_with_the_envelope_and_data_checked_apart(
+    envelope: dict[str, Any],
+    data: dict[str, Any],
+    dropped: list[str],
+    message_type: str | None,
+) -> None:
+    document: dict[str, Any] = {**mailing_sent(), **envelope}
+    if isinstance(document.get("data"), dict):
+        document["data"] = {**document["data"], **data}
+    if message_type is not None:
+        document["type"] = message_type
+    for name in dropped:
+        document.pop(name, None)
+        if isinstance(document.get("data"), dict):
+            document["data"].pop(name, None)
+    known = document.get("type") in known_types()
+    apart = (
+        codec._fast_check("cloudevent").is_valid(document)
+        and known
+        and codec._fast_check(document["type"]).is_valid(document["data"])
+    )
+    assert codec._is_valid_event(document) == apart
