@@ -320,8 +320,8 @@ def _evolve(state: PartnerAccount, **changes: Any) -> PartnerAccount:
     thousands of events a second): it skips the generated ``__init__`` (the fields are already
     checked) and copies the fields as one dictionary.
     """
-    unknown = changes.keys() - _ACCOUNT_FIELD_SET
-    if unknown:
+    if not _ACCOUNT_FIELD_SET.issuperset(changes):
+        unknown = changes.keys() - _ACCOUNT_FIELD_SET
         raise TypeError(f"PartnerAccount has no field {sorted(unknown)}")
     new = object.__new__(PartnerAccount)
     object.__setattr__(new, "__dict__", {**state.__dict__, **changes})
