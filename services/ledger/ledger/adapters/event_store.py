@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.adapters.stored_events import chain_hash, from_row, to_row
+from ledger.adapters.stored_events import chain_link, from_row, jsonb_text, to_row
 from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
 from shared.database import driver_connection
@@ -136,20 +136,24 @@ class PostgresEventStore:
         if not events:
             return
         rows = [to_row(e.event, e.recorded_at) for e in events]
-        hashes = await self._chain(events, rows)
-        records = [
-            (
-                e.originator_id,
-                e.originator_version,
-                type_name,
-                version,
-                orjson.dumps(payload).decode(),
-                orjson.dumps(e.metadata).decode(),
-                e.recorded_at,
-                link,
+        links = await self._chain(events, rows)
+        records = []
+        for e, (type_name, version, payload), link in zip(events, rows, links, strict=True):
+            if link is None:  # the trigger hashes the row; any JSON text of it will do
+                texts = (orjson.dumps(payload).decode(), orjson.dumps(e.metadata).decode())
+                link = (None, *texts)
+            records.append(
+                (
+                    e.originator_id,
+                    e.originator_version,
+                    type_name,
+                    version,
+                    link[1],
+                    link[2],
+                    e.recorded_at,
+                    link[0],
+                )
             )
-            for e, (type_name, version, payload), link in zip(events, rows, hashes, strict=True)
-        ]
         records.sort(key=lambda record: (record[0], record[1]))
         raw = await driver_connection(self._connection)
         try:
@@ -161,8 +165,9 @@ class PostgresEventStore:
 
     async def _chain(
         self, events: Sequence[StoredEvent], rows: Sequence[tuple[str, int, dict[str, Any]]]
-    ) -> list[bytes | None]:
-        """Each event's hash, chained in the order the rows are inserted; None from the first
+    ) -> list[tuple[bytes | None, str, str] | None]:
+        """Each event's hash, chained in the order the rows are inserted, with the payload's and
+        metadata's jsonb texts it covers (the row stores those very texts); None from the first
         event of a stream that cannot be hashed here on (the trigger then chains them)."""
         order = sorted(
             range(len(events)),
@@ -178,27 +183,29 @@ class PostgresEventStore:
                 _HEADS, {"ids": list(wanted), "versions": list(wanted.values())}
             )
             heads.update({row[0]: row[1] for row in result})
-        hashes: list[bytes | None] = [None] * len(events)
+        links: list[tuple[bytes | None, str, str] | None] = [None] * len(events)
         broken: set[str] = {pid for pid in wanted if heads[pid] is None}
         for i in order:
             event = events[i]
             pid = event.originator_id
             if pid in broken:
-                broken.add(pid)
                 continue
             type_name, _, payload = rows[i]
             try:
-                link = chain_hash(
-                    heads[pid],
-                    pid,
-                    event.originator_version,
-                    type_name,
-                    payload,
-                    event.metadata,
-                    event.recorded_at,
-                )
-            except TypeError:
+                payload_text = jsonb_text(payload)
+                metadata_text = jsonb_text(dict(event.metadata))
+            except TypeError:  # no exact rendering (a float): the trigger hashes from here on
                 broken.add(pid)
                 continue
-            hashes[i] = heads[pid] = link
-        return hashes
+            link = chain_link(
+                heads[pid],
+                pid,
+                event.originator_version,
+                type_name,
+                payload_text,
+                metadata_text,
+                event.recorded_at,
+            )
+            heads[pid] = link
+            links[i] = (link, payload_text, metadata_text)
+        return links

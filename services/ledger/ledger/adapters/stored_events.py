@@ -378,14 +378,36 @@ def chain_hash(
     it (``ops audit verify`` recomputes it there): the writer hashes a batch in one pass instead
     of a row trigger looking up each previous hash. ``TypeError`` when a value has no exact
     rendering; the row is then written without a hash and the trigger computes it."""
+    return chain_link(
+        previous,
+        originator_id,
+        originator_version,
+        type_name,
+        jsonb_text(payload),
+        jsonb_text(dict(metadata)),
+        recorded_at,
+    )
+
+
+def chain_link(
+    previous: bytes | None,
+    originator_id: str,
+    originator_version: int,
+    type_name: str,
+    payload_text: str,
+    metadata_text: str,
+    recorded_at: datetime,
+) -> bytes:
+    """``chain_hash`` of a payload and metadata rendered already (``jsonb_text``): the writer
+    stores the very texts it hashed, rendering each once."""
     text = "|".join(
         (
             previous.hex() if previous is not None else "",
             originator_id,
             str(originator_version),
             type_name,
-            jsonb_text(payload),
-            jsonb_text(dict(metadata)),
+            payload_text,
+            metadata_text,
             _hashed_time(recorded_at),
         )
     )
