@@ -1,5 +1,6 @@
 """The pricing service seen from the ledger: one batch quote call per batch of mailings."""
 
+import bisect
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -132,17 +133,14 @@ class _VersionIndex:
     at any time up to ``as_of`` is settled, since a version never takes effect in the past."""
 
     def __init__(self, starts: list[tuple[datetime, int]], read_at: datetime, skew: timedelta):
-        self.starts = starts  # (effective_from, version), in order
+        self.starts = [at for at, _ in starts]  # effective_from, in order
+        self.versions = [version for _, version in starts]
         self.read_at = read_at
         self.as_of = read_at - skew
 
     def version_at(self, at: datetime) -> int | None:
-        found = None
-        for starts, version in self.starts:
-            if starts > at:
-                break
-            found = version
-        return found
+        found = bisect.bisect_right(self.starts, at)
+        return self.versions[found - 1] if found else None
 
 
 class CachedQuotes:
@@ -191,14 +189,17 @@ class CachedQuotes:
         results: list[PricedItem | RejectedItem | None] = [None] * len(items)
         latest: dict[str, datetime] = {}
         for item in items:
-            latest[item.price_list_id] = max(latest.get(item.price_list_id, item.at), item.at)
+            seen = latest.get(item.price_list_id)
+            if seen is None or item.at > seen:
+                latest[item.price_list_id] = item.at
         indexes = {pid: await self._index(pid, at) for pid, at in latest.items()}
+        quotes = self._quotes
         missing: list[int] = []
-        for n, item in enumerate(items):
-            index = indexes.get(item.price_list_id)
-            version = index.version_at(item.at) if index and item.at <= index.as_of else None
+        for n, (price_list_id, component, quantity, at) in enumerate(items):
+            index = indexes[price_list_id]
+            version = index.version_at(at) if index is not None and at <= index.as_of else None
             cached = (
-                self._quotes.get((item.price_list_id, version, item.component, item.quantity))
+                quotes.get((price_list_id, version, component, quantity))
                 if version is not None
                 else None
             )

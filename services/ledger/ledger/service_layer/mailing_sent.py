@@ -108,11 +108,12 @@ class MailingSentHandler:
 
         # The same event (source and id) twice, a redelivery or twice in this batch, takes
         # effect once; another source may use the same id for an event of its own.
-        new_keys = await uow.inbox.claim(self.topic, [m.event_key for m in mailings])
+        event_keys = [m.event_key for m in mailings]
+        new_keys = await uow.inbox.claim(self.topic, event_keys)
         unique: list[Mailing] = []
-        for mailing in mailings:
-            if mailing.event_key in new_keys:
-                new_keys.discard(mailing.event_key)
+        for mailing, event_key in zip(mailings, event_keys, strict=True):
+            if event_key in new_keys:
+                new_keys.discard(event_key)
                 unique.append(mailing)
         duplicates = len(mailings) - len(unique)
 
@@ -279,9 +280,14 @@ class MailingSentHandler:
             else:
                 credited.append((mailing, quote))
 
-        on_demand = [
-            (m, q) for m, q in credited if _account(accounts, m).billing_mode == "on_demand"
-        ]
+        on_demand_partners = {
+            partner_id
+            for partner_id, account in accounts.items()
+            if account is not None and account.billing_mode == "on_demand"
+        }
+        if not on_demand_partners:  # all prepaid: the credits are all there is to price
+            return [(m, q, None) for m, q in credited]
+        on_demand = [(m, q) for m, q in credited if m.partner_id in on_demand_partners]
         money = await self.pricing.quote_batch(
             [
                 QuoteItem(
