@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.domain import (
     CreditsGranted,
@@ -19,7 +21,8 @@ from ledger.domain import (
 )
 from ledger.service_layer.accounts import ChangeSet
 
-from .scenarios import MAILING_PRICES, ON_DEMAND, PARTNER, T0, given, settings
+from .scenarios import MAILING_PRICES, ON_DEMAND, PARTNER, T0, settings
+from .scenarios import given as given_state
 
 HOUR = timedelta(hours=1)
 GRANTED = CreditsGranted(credits=1_000, reason="welcome", actor="ops")
@@ -79,14 +82,14 @@ def _folded(state: PartnerAccount, events: list[Event]) -> list[PartnerAccount]:
 def test_the_states_a_debit_hands_on_are_its_events_folded(
     history: tuple[Event, ...], credits: int, now: datetime, extra: dict[str, Any], count: int
 ) -> None:
-    state = given(*history)
+    state = given_state(*history)
     decision = _debit(state, credits, now, **extra)
     assert len(decision.events) == count
     assert decision.states == _folded(state, decision.events)
 
 
 def test_a_change_set_takes_the_states_as_they_are_and_folds_what_comes_without() -> None:
-    state = given(GRANTED, settings(reminder_threshold=900, reminder_armed=True))
+    state = given_state(GRANTED, settings(reminder_threshold=900, reminder_armed=True))
     decision = _debit(state, 300, T0)
     handed_on = ChangeSet({PARTNER: state}, T0)
     handed_on.decide(PARTNER, decision.events, {}, decision.states)
@@ -98,9 +101,37 @@ def test_a_change_set_takes_the_states_as_they_are_and_folds_what_comes_without(
 
 
 def test_states_that_do_not_follow_the_account_are_refused() -> None:
-    state = given(GRANTED)
+    state = given_state(GRANTED)
     stale = _debit(state, 300, T0)
     changes = ChangeSet({PARTNER: state}, T0)
     changes.decide(PARTNER, stale.events, {}, stale.states)
     with pytest.raises(ValueError, match="do not follow"):
         changes.decide(PARTNER, stale.events, {}, stale.states)
+
+
+@given(
+    history=st.integers(0, 30),
+    batch=st.lists(st.integers(0, 5), min_size=0, max_size=40),
+    interval=st.integers(1, 12),
+)
+def test_a_change_set_snapshots_every_version_that_is_a_multiple_of_the_interval(
+    history: int, batch: list[int], interval: int
+) -> None:
+    state = given_state(*[GRANTED] * history)
+    changes = ChangeSet({PARTNER: state}, T0)
+    for n, credits in enumerate(batch):
+        decision = debit_mailing(
+            changes.state(PARTNER),
+            mailing_id=f"m-{n}",
+            customer_id="customer-1",
+            recipients=credits,
+            credits=credits,
+            price_list_id=MAILING_PRICES,
+            price_list_version=3,
+            now=T0,
+        )
+        changes.decide(PARTNER, decision.events, {}, decision.states)
+    versions = range(state.version + 1, state.version + len(batch) + 1)
+    assert [s.state.version for s in changes.snapshots(interval)] == [
+        v for v in versions if v % interval == 0
+    ]

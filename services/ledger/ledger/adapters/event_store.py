@@ -1,5 +1,6 @@
 """The event store: one append-only stream per partner account in PostgreSQL."""
 
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,7 @@ EVENT_COLUMNS = (
     "hash",
 )
 _VERSION_TAKEN = "events_originator_id_originator_version_key"
+_STREAM_POSITION = operator.itemgetter(0, 1)  # a record's (originator_id, originator_version)
 
 # The hash each stream's first event of a batch chains to: one index probe per stream.
 _HEADS = text(
@@ -154,7 +156,7 @@ class PostgresEventStore:
                     link[0],
                 )
             )
-        records.sort(key=lambda record: (record[0], record[1]))
+        records.sort(key=_STREAM_POSITION)
         raw = await driver_connection(self._connection)
         try:
             await raw.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
@@ -169,10 +171,8 @@ class PostgresEventStore:
         """Each event's hash, chained in the order the rows are inserted, with the payload's and
         metadata's jsonb texts it covers (the row stores those very texts); None from the first
         event of a stream that cannot be hashed here on (the trigger then chains them)."""
-        order = sorted(
-            range(len(events)),
-            key=lambda i: (events[i].originator_id, events[i].originator_version),
-        )
+        positions = [(e.originator_id, e.originator_version) for e in events]
+        order = sorted(range(len(events)), key=positions.__getitem__)
         firsts: dict[str, int] = {}
         for i in order:
             firsts.setdefault(events[i].originator_id, events[i].originator_version)

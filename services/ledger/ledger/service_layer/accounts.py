@@ -144,12 +144,15 @@ class ChangeSet:
     def snapshots(self, interval: int) -> list[Snapshot]:
         """A snapshot of each state whose version is a multiple of ``interval``: the same
         versions whatever the batches were, so a rebuild writes the very same snapshots."""
-        return [
-            Snapshot(state, self.now)
-            for stream in self._streams.values()
-            for state in stream.states
-            if state.version % interval == 0
-        ]
+        snapshots = []
+        for stream in self._streams.values():
+            if stream.states:
+                # The versions of a stream's states run on one by one: the first multiple of
+                # the interval is found by arithmetic, not by looking at every state.
+                first = stream.states[0].version
+                for state in stream.states[(-first) % interval :: interval]:
+                    snapshots.append(Snapshot(state, self.now))
+        return snapshots
 
     def account_changes(self) -> list[AccountChange]:
         return [
