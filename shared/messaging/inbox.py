@@ -24,13 +24,22 @@ from shared.messaging.outbox import headers_json, printable
 # payments); never a real one, since CloudEvents sources are not empty.
 LEGACY_SOURCE = ""
 
+# Returns the events that were NOT claimed (seen before): nearly always
+# none, so a batch of thousands reads back no rows instead of one row per event.
 _CLAIM = text(
     """
-    INSERT INTO inbox (source, message_id, topic)
-    SELECT s, i, :topic FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS t(s, i)
-    WHERE NOT EXISTS (SELECT 1 FROM inbox old WHERE old.source = :legacy AND old.message_id = t.i)
-    ON CONFLICT (source, message_id) DO NOTHING
-    RETURNING source, message_id
+    WITH wanted AS (
+        SELECT s, i FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) AS t(s, i)
+    ), claimed AS (
+        INSERT INTO inbox (source, message_id, topic)
+        SELECT s, i, :topic FROM wanted
+        WHERE NOT EXISTS (
+            SELECT 1 FROM inbox old WHERE old.source = :legacy AND old.message_id = wanted.i
+        )
+        ON CONFLICT (source, message_id) DO NOTHING
+        RETURNING source, message_id
+    )
+    SELECT s, i FROM wanted WHERE (s, i) NOT IN (SELECT source, message_id FROM claimed)
     """
 )
 
@@ -133,7 +142,7 @@ class Inbox:
         take effect)."""
         if not events:
             return set()
-        unique = list(dict.fromkeys(events))
+        unique = dict.fromkeys(events)
         result = await self._connection.execute(
             _CLAIM,
             {
@@ -143,7 +152,9 @@ class Inbox:
                 "ids": [event_id for _, event_id in unique],
             },
         )
-        return {(row[0], row[1]) for row in result}
+        claimed = set(unique)
+        claimed.difference_update((row[0], row[1]) for row in result)
+        return claimed
 
     async def set_aside(
         self, topic: str, records: Sequence["IncomingRecord"]
