@@ -435,8 +435,8 @@ async def copy_ledger_rows(url: str, rows: list[Debit], per_transaction: int = 1
                         3,
                         orjson.dumps(d.payload).decode(),
                         orjson.dumps(d.metadata).decode(),
-                        now,
                         link,
+                        now,
                     )
                 )
                 inbox.append((d.source, d.event_id, MAILING_SENT.name))

@@ -43,6 +43,10 @@ async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
     work itself."""
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None  # an open AsyncConnection always has one
+    if connection.in_transaction() and not raw.is_in_transaction():
+        # SQLAlchemy begins the driver's transaction with its first statement: until then what
+        # goes straight to the driver would commit on its own, outside the transaction.
+        await connection.execute(text("SELECT 1"))
     return raw
 
 

@@ -87,3 +87,34 @@ async def test_rows_in_any_order_are_stored_and_chained_by_version(engine: Any) 
     assert await _versions(engine, one) == [1, 2, 3]
     assert await _versions(engine, two) == [1, 2]
     assert await broken_links(engine) == []
+
+
+async def _recorded(engine: Any, partner: str) -> list[datetime]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT recorded_at FROM events WHERE originator_id = :p"
+                " ORDER BY originator_version"
+            ),
+            {"p": partner},
+        )
+        return [row[0] for row in rows]
+
+
+async def test_each_row_keeps_its_time_whether_the_batch_shares_one_or_not(engine: Any) -> None:
+    # One time for the batch goes once, as the transaction's batch time (migration 0011); rows
+    # with times of their own (a rebuild) carry each its own.
+    shared = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    one, two = f"time-a-{shared.timestamp()}", f"time-b-{datetime.now(UTC).timestamp()}"
+    own = [shared, shared.replace(second=6, microsecond=1), shared.replace(minute=9)]
+    async with engine.begin() as connection:
+        await PostgresEventStore(connection).append(
+            [_registered(one, shared), _customer(one, 2, shared)]
+        )
+    async with engine.begin() as connection:
+        await PostgresEventStore(connection).append(
+            [_registered(two, own[0]), _customer(two, 2, own[1]), _customer(two, 3, own[2])]
+        )
+    assert await _recorded(engine, one) == [shared, shared]
+    assert await _recorded(engine, two) == own
+    assert await broken_links(engine) == []

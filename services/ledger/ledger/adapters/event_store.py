@@ -10,10 +10,10 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger.adapters.copy_rows import copy_rows
 from ledger.adapters.stored_events import chain_link, from_row, jsonb_text, to_row
 from ledger.domain import Event
 from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
-from shared.database import driver_connection
 
 # LATERAL: one index range scan per stream. A plain join on `version > after` lets a generic
 # (cached) plan hash-join the whole events table, whose cost then grows with history.
@@ -54,8 +54,8 @@ EVENT_COLUMNS = (
     "schema_version",
     "payload",
     "metadata",
-    "recorded_at",
     "hash",
+    "recorded_at",  # last: `copy_rows` sends a time the rows share once
 )
 _VERSION_TAKEN = "events_originator_id_originator_version_key"
 _STREAM_POSITION = operator.itemgetter(0, 1)  # a record's (originator_id, originator_version)
@@ -152,14 +152,13 @@ class PostgresEventStore:
                     version,
                     link[1],
                     link[2],
-                    e.recorded_at,
                     link[0],
+                    e.recorded_at,
                 )
             )
         records.sort(key=_STREAM_POSITION)
-        raw = await driver_connection(self._connection)
         try:
-            await raw.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
+            await copy_rows(self._connection, "events", EVENT_COLUMNS, records)
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_TAKEN:
                 raise ConcurrencyConflict(str(exc)) from exc

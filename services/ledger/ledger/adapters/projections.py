@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.adapters.budgets import record_budgets
+from ledger.adapters.copy_rows import copy_rows
 from ledger.domain import (
     ContractChanged,
     CustomerAttached,
@@ -27,7 +28,6 @@ from ledger.domain import (
     record_change,
 )
 from ledger.service_layer.ports import AccountChange
-from shared.database import driver_connection
 
 
 class HistoryRow(NamedTuple):
@@ -39,7 +39,7 @@ class HistoryRow(NamedTuple):
     credits_delta: int
     balance_after: int
     mailing_id: str | None
-    occurred_at: datetime
+    occurred_at: datetime  # last: `copy_rows` sends a time the rows share once
 
 
 def history_rows(change: AccountChange) -> list[HistoryRow]:
@@ -354,11 +354,11 @@ class PostgresProjections:
     async def _history(self, changes: Sequence[AccountChange]) -> None:
         # COPY: a row per event, thousands per batch (and millions in a rebuild), where binding
         # them as arrays of an INSERT costs the writer twice the CPU.
-        raw = await driver_connection(self._connection)
-        await raw.copy_records_to_table(
+        await copy_rows(
+            self._connection,
             "partner_history",
-            records=[row for change in changes for row in history_rows(change)],
-            columns=HISTORY_COLUMNS,
+            HISTORY_COLUMNS,
+            [row for change in changes for row in history_rows(change)],
         )
 
     async def _balances(self, changes: Sequence[AccountChange]) -> None:
