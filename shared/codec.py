@@ -243,9 +243,11 @@ def _structured_document(raw: bytes | None, headers: dict[str, bytes]) -> Any:
     return document
 
 
-def decode(raw: bytes | None, headers: Headers = ()) -> CloudEvent:
-    """A Kafka message (value and headers) to a validated event, or `InvalidMessage` with the
-    reason. A `ce_specversion` header means binary mode; anything else is structured mode."""
+def decode_document(raw: bytes | None, headers: Headers = ()) -> dict[str, Any]:
+    """A Kafka message (value and headers) to its validated event as a JSON object, in the
+    structured mode's shape, or `InvalidMessage` with the reason. A `ce_specversion` header
+    means binary mode; anything else is structured mode. (A consumer of many small events
+    reads its fields from here, without building a `CloudEvent` for each.)"""
     by_name = {name.lower(): value for name, value in headers} if headers else {}
     if _BINARY_SPEC_VERSION in by_name:
         document = _binary_document(raw, by_name)
@@ -262,6 +264,12 @@ def decode(raw: bytes | None, headers: Headers = ()) -> CloudEvent:
         refuse_nul(document)
     if not valid:
         validate_data(document["type"], document["data"])
+    return document
+
+
+def decode(raw: bytes | None, headers: Headers = ()) -> CloudEvent:
+    """A Kafka message (value and headers) to a validated event (see `decode_document`)."""
+    document = decode_document(raw, headers)
     return CloudEvent(
         id=document["id"],
         source=document["source"],

@@ -29,7 +29,7 @@ from ledger.service_layer.ports import (
     RejectedItem,
     UnitOfWork,
 )
-from shared.codec import InvalidMessage, decode, parse_time
+from shared.codec import InvalidMessage, decode_document, parse_time
 from shared.messaging.consumer import BatchResult
 from shared.messaging.inbox import DeadLetter, EventKey, IncomingRecord
 from shared.topics import MAILING_SENT, MAILING_SENT_DLQ
@@ -320,16 +320,16 @@ def _account(accounts: dict[str, PartnerAccount | None], mailing: Mailing) -> Pa
 
 
 def _parse(record: IncomingRecord) -> Mailing:
-    event = decode(record.value, record.headers)
-    if event.type != "mailing.sent":
+    event = decode_document(record.value, record.headers)
+    if event["type"] != "mailing.sent":
         raise InvalidMessage(
-            f"type {event.type!r} does not belong on {MAILING_SENT.name}", "$.type"
+            f"type {event['type']!r} does not belong on {MAILING_SENT.name}", "$.type"
         )
-    data = event.data
+    data = event["data"]
     return Mailing(
         record=record,
-        event_source=event.source,
-        event_id=event.id,
+        event_source=event["source"],
+        event_id=event["id"],
         mailing_id=data["mailing_id"],
         partner_id=data["partner_id"],
         customer_id=data["customer_id"],
