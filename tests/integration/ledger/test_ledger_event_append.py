@@ -43,13 +43,11 @@ def _customer(partner: str, version: int, at: datetime) -> StoredEvent:
     )
 
 
-async def _versions(engine: Any, partner: str) -> list[int]:
+async def _stored(engine: Any, partner: str, column: str = "originator_version") -> list[Any]:
+    """A column of the partner's stored events, in the order they were stored."""
     async with engine.connect() as connection:
         rows = await connection.execute(
-            text(
-                "SELECT originator_version FROM events WHERE originator_id = :p"
-                " ORDER BY global_position"
-            ),
+            text(f"SELECT {column} FROM events WHERE originator_id = :p ORDER BY global_position"),
             {"p": partner},
         )
         return [row[0] for row in rows]
@@ -67,8 +65,8 @@ async def test_a_taken_version_is_a_conflict_and_nothing_of_the_batch_stays(engi
                 [_registered(bystander, now), _registered(partner, now)]
             )
 
-    assert await _versions(engine, partner) == [1]
-    assert await _versions(engine, bystander) == []
+    assert await _stored(engine, partner) == [1]
+    assert await _stored(engine, bystander) == []
 
 
 async def test_rows_in_any_order_are_stored_and_chained_by_version(engine: Any) -> None:
@@ -84,21 +82,9 @@ async def test_rows_in_any_order_are_stored_and_chained_by_version(engine: Any) 
                 _registered(one, now),
             ]
         )
-    assert await _versions(engine, one) == [1, 2, 3]
-    assert await _versions(engine, two) == [1, 2]
+    assert await _stored(engine, one) == [1, 2, 3]
+    assert await _stored(engine, two) == [1, 2]
     assert await broken_links(engine) == []
-
-
-async def _recorded(engine: Any, partner: str) -> list[datetime]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            text(
-                "SELECT recorded_at FROM events WHERE originator_id = :p"
-                " ORDER BY originator_version"
-            ),
-            {"p": partner},
-        )
-        return [row[0] for row in rows]
 
 
 async def test_each_row_keeps_its_time_whether_the_batch_shares_one_or_not(engine: Any) -> None:
@@ -115,6 +101,6 @@ async def test_each_row_keeps_its_time_whether_the_batch_shares_one_or_not(engin
         await PostgresEventStore(connection).append(
             [_registered(two, own[0]), _customer(two, 2, own[1]), _customer(two, 3, own[2])]
         )
-    assert await _recorded(engine, one) == [shared, shared]
-    assert await _recorded(engine, two) == own
+    assert await _stored(engine, one, "recorded_at") == [shared, shared]
+    assert await _stored(engine, two, "recorded_at") == own
     assert await broken_links(engine) == []

@@ -29,10 +29,12 @@ GRANTED = CreditsGranted(credits=1_000, reason="welcome", actor="ops")
 HELD = CreditsReserved(reservation_id="r-1", credits=500, expires_at=T0 + HOUR, mailing_id=None)
 
 
-def _debit(state: PartnerAccount, credits: int, now: datetime, **extra: Any) -> Decision:
+def _debit(
+    state: PartnerAccount | None, credits: int, now: datetime, mailing_id: str = "m-1", **extra: Any
+) -> Decision:
     return debit_mailing(
         state,
-        mailing_id="m-1",
+        mailing_id=mailing_id,
         customer_id="customer-1",
         recipients=credits,
         credits=credits,
@@ -120,16 +122,7 @@ def test_a_change_set_snapshots_every_version_that_is_a_multiple_of_the_interval
     state = given_state(*[GRANTED] * history)
     changes = ChangeSet({PARTNER: state}, T0)
     for n, credits in enumerate(batch):
-        decision = debit_mailing(
-            changes.state(PARTNER),
-            mailing_id=f"m-{n}",
-            customer_id="customer-1",
-            recipients=credits,
-            credits=credits,
-            price_list_id=MAILING_PRICES,
-            price_list_version=3,
-            now=T0,
-        )
+        decision = _debit(changes.state(PARTNER), credits, T0, mailing_id=f"m-{n}")
         changes.decide(PARTNER, decision.events, {}, decision.states)
     versions = range(state.version + 1, state.version + len(batch) + 1)
     assert [s.state.version for s in changes.snapshots(interval)] == [
