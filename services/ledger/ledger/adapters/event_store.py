@@ -3,7 +3,7 @@
 import operator
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -80,6 +80,14 @@ _WRITER_LOCKS = text(
 )
 
 
+class _Link(NamedTuple):
+    """An event's hash with the texts it covers, which are what the row stores."""
+
+    hash: bytes | None
+    payload: str
+    metadata: str
+
+
 class PostgresEventStore:
     """Reads and appends events inside the caller's transaction."""
 
@@ -142,17 +150,18 @@ class PostgresEventStore:
         records = []
         for e, (type_name, version, payload), link in zip(events, rows, links, strict=True):
             if link is None:  # the trigger hashes the row; any JSON text of it will do
-                texts = (orjson.dumps(payload).decode(), orjson.dumps(e.metadata).decode())
-                link = (None, *texts)
+                link = _Link(
+                    None, orjson.dumps(payload).decode(), orjson.dumps(e.metadata).decode()
+                )
             records.append(
                 (
                     e.originator_id,
                     e.originator_version,
                     type_name,
                     version,
-                    link[1],
-                    link[2],
-                    link[0],
+                    link.payload,
+                    link.metadata,
+                    link.hash,
                     e.recorded_at,
                 )
             )
@@ -166,7 +175,7 @@ class PostgresEventStore:
 
     async def _chain(
         self, events: Sequence[StoredEvent], rows: Sequence[tuple[str, int, dict[str, Any]]]
-    ) -> list[tuple[bytes | None, str, str] | None]:
+    ) -> list[_Link | None]:
         """Each event's hash, chained in the order the rows are inserted, with the payload's and
         metadata's jsonb texts it covers (the row stores those very texts); None from the first
         event of a stream that cannot be hashed here on (the trigger then chains them)."""
@@ -182,7 +191,7 @@ class PostgresEventStore:
                 _HEADS, {"ids": list(wanted), "versions": list(wanted.values())}
             )
             heads.update({row[0]: row[1] for row in result})
-        links: list[tuple[bytes | None, str, str] | None] = [None] * len(events)
+        links: list[_Link | None] = [None] * len(events)
         broken: set[str] = {pid for pid in wanted if heads[pid] is None}
         for i in order:
             event = events[i]
@@ -206,5 +215,5 @@ class PostgresEventStore:
                 event.recorded_at,
             )
             heads[pid] = link
-            links[i] = (link, payload_text, metadata_text)
+            links[i] = _Link(link, payload_text, metadata_text)
         return links
