@@ -61,7 +61,7 @@ from ledger.migrations import MIGRATIONS_DIR as LEDGER_MIGRATIONS
 from ledger.settings import LedgerSettings
 from pricing.migrations import MIGRATIONS_DIR as PRICING_MIGRATIONS
 from shared.codec import encode
-from shared.kafka_admin import ensure_topics
+from shared.kafka_admin import delete_topics, ensure_topics
 from shared.topics import ALL_TOPICS, MAILING_SENT
 from tests.integration.conftest import free_port
 from tests.integration.databases import database_url, fresh_migrated_database
@@ -245,11 +245,16 @@ async def fresh_ledger(stack: Stack, prefix: str) -> str:
     return url
 
 
+# The topics this run created, deleted when it ends: thousands of left-over partitions made the
+# broker's restart (a fault of `make soak`) outlast the stack's readiness wait.
+CREATED_TOPICS: list[str] = []
+
+
 async def topics(prefix: str, partitions: int) -> str:
     chosen = tuple(
         replace(t, partitions=partitions) if t == MAILING_SENT else t for t in ALL_TOPICS
     )
-    await ensure_topics(KAFKA, chosen, prefix=prefix)
+    CREATED_TOPICS.extend(await ensure_topics(KAFKA, chosen, prefix=prefix))
     return prefix + MAILING_SENT.name
 
 
@@ -816,6 +821,8 @@ async def main(arguments: argparse.Namespace) -> int:
         )
     finally:
         processes.stop_all()
+        with contextlib.suppress(Exception):  # cleaning up must not hide how the run went
+            await asyncio.wait_for(delete_topics(KAFKA, CREATED_TOPICS), 30)
 
     ledger_rate = figures["ledger_events_per_s"]
     for name in ("raw_consume_per_s", "ledger_rows_copy_per_s", "eventsourcing_recorder_per_s"):

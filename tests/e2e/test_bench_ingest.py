@@ -1,7 +1,8 @@
 """`bench/ingest.py` at a tiny size: `--consumers N` really starts N consumer processes in one
 group, every event is debited once, and no process the benchmark started is left afterwards, when
-it ends normally and when it is stopped by a signal halfway."""
+it ends normally and when it is stopped by a signal halfway; nor any topic it created."""
 
+import asyncio
 import os
 import re
 import signal
@@ -10,6 +11,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.support.settings import KAFKA
 
 REPO = Path(__file__).resolve().parents[2]
 MARK = "MAILBILL_BENCH_RUN"
@@ -39,6 +44,22 @@ def wait_gone(run_id: str, seconds: float = 10) -> list[int]:
     return left
 
 
+async def topics_of(run_id: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        return [t for t in await admin.list_topics() if t.startswith(f"bench{run_id}")]
+    finally:
+        await admin.close()
+
+
+def topics_left(run_id: str, seconds: float = 10) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := asyncio.run(topics_of(run_id))) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
 def bench(run_id: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "bench/ingest.py", *args],
@@ -64,6 +85,7 @@ def test_two_consumers_start_finish_and_leave_nothing_behind() -> None:
         r"ledger, 2 consumer\(s\), 6 partitions, \d+ lane\(s\) each\s+[\d,]+ events/s", output
     ), output
     assert wait_gone(run_id) == []
+    assert topics_left(run_id) == []
 
 
 def test_a_signal_halfway_stops_every_process_it_started() -> None:
@@ -85,3 +107,4 @@ def test_a_signal_halfway_stops_every_process_it_started() -> None:
     assert "every process it started was stopped" in output, output
     assert process.returncode != 0
     assert wait_gone(run_id) == []
+    assert topics_left(run_id) == []
