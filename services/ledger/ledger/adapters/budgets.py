@@ -13,8 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger.domain import CustomerBudgetSet
-from ledger.service_layer.ports import AccountChange
+from ledger.domain import CustomerBudgetSet, Event, PartnerAccount
 
 _UPSERT = text(
     """
@@ -39,14 +38,15 @@ _DELETE = text(
 )
 
 
-async def record_budgets(connection: AsyncConnection, changes: Sequence[AccountChange]) -> None:
-    """Write the last budget each change set per customer (or delete a budget taken away)."""
+async def record_budgets(
+    connection: AsyncConnection, budgets_set: Sequence[tuple[PartnerAccount, Event, datetime]]
+) -> None:
+    """Write the last budget set per customer (or delete a budget taken away): ``budgets_set``
+    holds each ``CustomerBudgetSet`` with the state it left and its time, in order."""
     last: dict[tuple[str, str], tuple[CustomerBudgetSet, datetime]] = {}
-    for change in changes:
-        partner_id = change.after.partner_id
-        for (_, event), at in zip(change.events, change.times, strict=True):
-            if isinstance(event, CustomerBudgetSet):
-                last[(partner_id, event.customer_id)] = (event, at)
+    for state, event, at in budgets_set:
+        if isinstance(event, CustomerBudgetSet):
+            last[(state.partner_id, event.customer_id)] = (event, at)
     if not last:
         return
     kept = {k: v for k, v in last.items() if v[0].monthly_credits is not None}

@@ -18,6 +18,8 @@ from ledger.adapters.copy_rows import copy_rows
 from ledger.domain import (
     ContractChanged,
     CustomerAttached,
+    CustomerBudgetSet,
+    Event,
     MailingDebited,
     PartnerAccount,
     Purchase,
@@ -82,6 +84,24 @@ def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
 
 
 HISTORY_COLUMNS = HistoryRow._fields
+
+Applied = tuple[PartnerAccount, Event, datetime]
+"""An event with the state it left and the time it was recorded."""
+
+
+def _by_type(changes: Sequence[AccountChange]) -> dict[type[Event], list[Applied]]:
+    """The changes' events by type, in one pass: each read model then looks only at the events
+    it keeps, where a batch is nearly all debits."""
+    found: dict[type[Event], list[Applied]] = {}
+    for change in changes:
+        for (_, event), state, at in zip(change.events, change.states, change.times, strict=True):
+            kind = type(event)
+            if kind in found:
+                found[kind].append((state, event, at))
+            else:
+                found[kind] = [(state, event, at)]
+    return found
+
 
 _BALANCES = text(
     """
@@ -256,29 +276,28 @@ class PostgresProjections:
         changes = [c for c in changes if c.events]
         if not changes:
             return
+        found = _by_type(changes)
         await self._history(changes)
         await self._balances(changes)
         await self._partners(changes)
-        await self._customers(changes)
+        await self._customers(found.get(CustomerAttached, []))
         await self._records(changes)
-        await self._usage(changes)
-        await self._contracts(changes)
-        await self._statements(changes)
-        await record_budgets(self._connection, changes)
+        await self._usage(found.get(MailingDebited, []))
+        await self._contracts(found.get(ContractChanged, []))
+        await self._statements(found.get(StatementIssued, []))
+        await record_budgets(self._connection, found.get(CustomerBudgetSet, []))
 
-    async def _usage(self, changes: Sequence[AccountChange]) -> None:
+    async def _usage(self, debits: Sequence[Applied]) -> None:
         # Summed per day here first: a batch holds many debits of one customer and day, and
         # one upsert may touch a row only once.
         days: dict[tuple[str, str, date], list[int]] = {}
-        for change in changes:
-            partner_id = change.after.partner_id
-            for (_, event), at in zip(change.events, change.times, strict=True):
-                if isinstance(event, MailingDebited):
-                    key = (partner_id, event.customer_id, usage_day(event, at))
-                    sums = days.setdefault(key, [0, 0, 0])
-                    sums[0] += 1
-                    sums[1] += event.recipients
-                    sums[2] += event.credits
+        for state, event, at in debits:
+            assert isinstance(event, MailingDebited)
+            key = (state.partner_id, event.customer_id, usage_day(event, at))
+            sums = days.setdefault(key, [0, 0, 0])
+            sums[0] += 1
+            sums[1] += event.recipients
+            sums[2] += event.credits
         if not days:
             return
         await self._connection.execute(
@@ -293,16 +312,13 @@ class PostgresProjections:
             },
         )
 
-    async def _contracts(self, changes: Sequence[AccountChange]) -> None:
+    async def _contracts(self, changed: Sequence[Applied]) -> None:
         rows: dict[tuple[str, str, date], tuple[ContractChanged, date, datetime]] = {}
-        for change in changes:
-            for (_, event), state, at in zip(
-                change.events, change.states, change.times, strict=True
-            ):
-                if isinstance(event, ContractChanged):
-                    first = state.contracts[event.customer_id].first_starts_on
-                    key = (state.partner_id, event.customer_id, event.starts_on)
-                    rows[key] = (event, first, at)  # the last change of a day wins
+        for state, event, at in changed:
+            assert isinstance(event, ContractChanged)
+            first = state.contracts[event.customer_id].first_starts_on
+            key = (state.partner_id, event.customer_id, event.starts_on)
+            rows[key] = (event, first, at)  # the last change of a day wins
         if not rows:
             return
         await self._connection.execute(
@@ -321,11 +337,10 @@ class PostgresProjections:
             },
         )
 
-    async def _statements(self, changes: Sequence[AccountChange]) -> None:
+    async def _statements(self, issued: Sequence[Applied]) -> None:
         rows = [
-            (change.after.partner_id, event, at)
-            for change in changes
-            for (_, event), at in zip(change.events, change.times, strict=True)
+            (state.partner_id, event, at)
+            for state, event, at in issued
             if isinstance(event, StatementIssued)
         ]
         if not rows:
@@ -405,11 +420,10 @@ class PostgresProjections:
             },
         )
 
-    async def _customers(self, changes: Sequence[AccountChange]) -> None:
+    async def _customers(self, attached: Sequence[Applied]) -> None:
         rows = [
-            (change.after.partner_id, event.customer_id, event.name, at)
-            for change in changes
-            for (_, event), at in zip(change.events, change.times, strict=True)
+            (state.partner_id, event.customer_id, event.name, at)
+            for state, event, at in attached
             if isinstance(event, CustomerAttached)
         ]
         if rows:

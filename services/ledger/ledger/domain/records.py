@@ -54,6 +54,11 @@ class RecordChange:
 def record_change(event: Event) -> RecordChange | None:
     """How ``event`` changes the records, or ``None`` when it touches none."""
     match event:
+        # Debits first: nearly every event is one, and only those that used a hold count here.
+        case MailingDebited(reservation_id=str(rid)) if event.hold_used:
+            return RecordChange("reservation", rid, "captured")
+        case MailingDebited():
+            return None
         case CreditsReserved(reservation_id=rid):
             hold = Reservation(
                 credits=event.credits,
@@ -66,8 +71,6 @@ def record_change(event: Event) -> RecordChange | None:
             return RecordChange("reservation", rid, "released")
         case ReservationExpired(reservation_id=rid):
             return RecordChange("reservation", rid, "expired")
-        case MailingDebited(reservation_id=str(rid)) if event.hold_used:
-            return RecordChange("reservation", rid, "captured")
         case PurchaseRequested(purchase_id=pid):
             purchase = Purchase(
                 credits=event.credits, amount_minor=event.amount_minor, reason=event.reason
