@@ -201,7 +201,8 @@ class PostgresEventStore:
             type_name, _, payload = rows[i]
             try:
                 payload_text = jsonb_text(payload)
-                metadata_text = jsonb_text(dict(event.metadata))
+                metadata = event.metadata
+                metadata_text = jsonb_text(metadata if type(metadata) is dict else dict(metadata))
             except TypeError:  # no exact rendering (a float): the trigger hashes from here on
                 broken.add(pid)
                 continue

@@ -333,7 +333,9 @@ def jsonb_text(value: object) -> str:
     """The text PostgreSQL renders for ``value`` stored as jsonb (``payload::text``), which the
     hash chain covers. Floats are refused (their rendering is numeric's, not Python's)."""
     kind = type(value)
-    # Exact types first: the strings and ints of every event's payload and metadata.
+    # Exact types first: every payload and metadata is a dict of strings and ints.
+    if kind is dict:
+        return _jsonb_object(value)  # type: ignore[arg-type]
     if kind is str:
         return _jsonb_string(value)  # type: ignore[arg-type]
     if kind is int:
@@ -349,20 +351,24 @@ def jsonb_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        members = []
-        for name, key in _jsonb_keys(tuple(value)):
-            item = value[name]
-            kind = type(item)
-            if kind is str:
-                members.append(key + _jsonb_string(item))
-            elif kind is int:
-                members.append(key + str(item))
-            else:
-                members.append(key + jsonb_text(item))
-        return "{" + ", ".join(members) + "}"
+        return _jsonb_object(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
     raise TypeError(f"no exact jsonb rendering for {type(value).__name__}")
+
+
+def _jsonb_object(value: dict[str, object]) -> str:
+    members = []
+    for name, key in _jsonb_keys(tuple(value)):
+        item = value[name]
+        kind = type(item)
+        if kind is str:
+            members.append(key + _jsonb_string(item))  # type: ignore[arg-type]
+        elif kind is int:
+            members.append(key + str(item))
+        else:
+            members.append(key + jsonb_text(item))
+    return "{" + ", ".join(members) + "}"
 
 
 def chain_hash(
