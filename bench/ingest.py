@@ -3,7 +3,7 @@
 In one run, side by side:
   raw limits    an aiokafka consumer reading the topic without processing; asyncpg COPY of the
                 event rows alone; (a) COPY of exactly the rows the ledger writes per event (event
-                with its hash, inbox, history) into the ledger's own tables, one transaction per
+                with its hash, inbox) into the ledger's own tables, one transaction per
                 1,000 events; (b) the `eventsourcing` library's PostgreSQL recorder appending the
                 same debits, 100 per transaction;
   the ledger    real `python -m ledger consume` processes (and the real pricing service), each run
@@ -53,7 +53,6 @@ sys.path[0] = str(REPO)
 
 from bench.report import BarChart, write_results
 from ledger.adapters.event_store import EVENT_COLUMNS
-from ledger.adapters.projections import HISTORY_COLUMNS
 from ledger.adapters.stored_events import chain_hash, to_row
 from ledger.api.app import create_app
 from ledger.domain import MailingDebited
@@ -407,19 +406,18 @@ def debits(messages: list[tuple[bytes, bytes]], now: datetime) -> list[Debit]:
 
 
 async def copy_ledger_rows(url: str, rows: list[Debit], per_transaction: int = 1000) -> float:
-    """(a) COPY exactly the rows the ledger writes per event (the event with its hash, the
-    inbox row, the history row) into the ledger's own tables and indexes, a transaction per
+    """(a) COPY exactly the rows the ledger writes per event (the event with its hash and the
+    inbox row) into the ledger's own tables and indexes, a transaction per
     `per_transaction` events. The hash is computed as the ledger's writer computes it."""
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     now = datetime.now(UTC)
     heads: dict[str, bytes | None] = {}
-    balance: dict[str, int] = {}
     try:
         # Partners' first events, so the debits' versions follow a stream as in the ledger.
         started = time.perf_counter()
         for start in range(0, len(rows), per_transaction):
             chunk = rows[start : start + per_transaction]
-            events, inbox, history = [], [], []
+            events, inbox = [], []
             for d in chunk:
                 link = chain_hash(
                     heads.get(d.partner_id),
@@ -431,7 +429,6 @@ async def copy_ledger_rows(url: str, rows: list[Debit], per_transaction: int = 1
                     now,
                 )
                 heads[d.partner_id] = link
-                balance[d.partner_id] = balance.get(d.partner_id, 0) - d.credits
                 events.append(
                     (
                         d.partner_id,
@@ -445,26 +442,12 @@ async def copy_ledger_rows(url: str, rows: list[Debit], per_transaction: int = 1
                     )
                 )
                 inbox.append((d.source, d.event_id, MAILING_SENT.name))
-                history.append(
-                    (
-                        d.partner_id,
-                        d.version,
-                        "MailingDebited",
-                        -d.credits,
-                        balance[d.partner_id],
-                        d.mailing_id,
-                        now,
-                    )
-                )
             async with connection.transaction():
                 await connection.copy_records_to_table(
                     "events", records=events, columns=EVENT_COLUMNS
                 )
                 await connection.copy_records_to_table(
                     "inbox", records=inbox, columns=["source", "message_id", "topic"]
-                )
-                await connection.copy_records_to_table(
-                    "partner_history", records=history, columns=HISTORY_COLUMNS
                 )
         return len(rows) / (time.perf_counter() - started)
     finally:

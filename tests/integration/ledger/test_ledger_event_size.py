@@ -1,10 +1,16 @@
 """What a debit costs on disk: 20,000 mailings through the mailing.sent consumer (real pricing),
-then the `events` table with its indexes divided by its rows.
+then every table a debit adds to for good, with its indexes, divided by the events' rows.
 
 A busy ledger stores hundreds of millions of debits, so their size is a budget we hold to. With
 ids of the contract's length (the test builders') and the metadata every event carries (causation
 id, correlation id, actor) a row takes about 400 bytes before its payload: a v2 debit measured
-621 bytes (a v1 debit with its quote and the hash as hex text: 1,279). The budget keeps it there.
+621 bytes in `events` (a v1 debit with its quote and the hash as hex text: 1,279).
+
+Until migration 0012 a debit also wrote a `partner_history` row, kept as long as the event, and
+this test counted only `events`: measured the way it is now, that was 961 bytes (621 in
+`events`, 340 in `partner_history`). Since 0012 the events table holds the index that finds a
+mailing debited before, and there is no history row: 735 bytes. (The inbox's row is not counted:
+it is deleted after the dedup window.)
 """
 
 import pytest
@@ -30,10 +36,10 @@ pytestmark = pytest.mark.slow
 DEBITS = 20_000
 PARTNERS = 20
 BATCH = 500
-MAX_BYTES_PER_DEBIT = 650
+MAX_BYTES_PER_DEBIT = 750
 
 
-async def test_a_mailing_debit_keeps_to_its_budget_in_the_events_table(
+async def test_a_mailing_debit_keeps_to_its_budget_on_disk(
     ledger_settings: LedgerSettings,
 ) -> None:
     url = await fresh_migrated_database("ledger_event_size", MIGRATIONS_DIR)
@@ -84,18 +90,21 @@ async def test_a_mailing_debit_keeps_to_its_budget_in_the_events_table(
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            await connection.execute(text("VACUUM ANALYZE events"))
+            await connection.execute(text("VACUUM ANALYZE"))
             debits, rows, size = (
                 await connection.execute(
                     text(
                         "SELECT count(*) FILTER (WHERE type = 'MailingDebited'), count(*),"
-                        " pg_total_relation_size('events') FROM events"
+                        " pg_total_relation_size('events')"
+                        # A history table, where one is still written, counts as well.
+                        " + coalesce(pg_total_relation_size(to_regclass('partner_history')), 0)"
+                        " FROM events"
                     )
                 )
             ).one()
     finally:
         await engine.dispose()
     per_event = size / rows
-    print(f"\nevents: {rows} rows ({debits} debits), {size} bytes: {per_event:.0f} bytes/event")
+    print(f"\n{rows} events ({debits} debits) keep {size} bytes: {per_event:.0f} bytes/event")
     assert debits == DEBITS
     assert per_event <= MAX_BYTES_PER_DEBIT

@@ -5,23 +5,47 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-_EXPORT = text(
+from ledger.adapters.snapshots import STATE_SCHEMA_VERSION, state_from_json
+from ledger.adapters.stored_events import from_row
+from ledger.domain import apply
+
+# The versions of the partner's events recorded in the period.
+_PERIOD = text(
     """
-    SELECT e.global_position, e.originator_version, e.type, e.recorded_at, e.payload,
-           e.metadata, encode(e.hash, 'hex'), h.credits_delta, h.balance_after,
-           coalesce(e.payload -> 'quote', q.quote), e.schema_version
+    SELECT min(originator_version), max(originator_version) FROM events
+    WHERE originator_id = :partner AND recorded_at >= :since AND recorded_at < :until
+    """
+)
+
+# The newest snapshot before the period's first event: the fold starts there.
+_START = text(
+    """
+    SELECT version, state::text FROM snapshots
+    WHERE partner_id = :partner AND schema_version = :schema AND version < :first
+    ORDER BY version DESC LIMIT 1
+    """
+)
+
+# Every event from the snapshot to the period's last one, in stream order: those outside the
+# period (before it, or recorded out of time order) are folded but not exported.
+_EVENTS = text(
+    """
+    SELECT e.global_position, e.originator_version, e.type, e.recorded_at, e.payload::text,
+           e.metadata, encode(e.hash, 'hex'), coalesce(e.payload -> 'quote', q.quote),
+           e.schema_version
     FROM events e
-    JOIN partner_history h ON h.partner_id = e.originator_id AND h.version = e.originator_version
     LEFT JOIN debit_quotes q
       ON e.type = 'MailingDebited'
      AND q.price_list_id = e.payload ->> 'price_list_id'
      AND q.price_list_version = (e.payload ->> 'price_list_version')::integer
      AND q.component = 'recipients'
      AND q.quantity = (e.payload ->> 'recipients')::bigint
-    WHERE e.originator_id = :partner AND e.recorded_at >= :since AND e.recorded_at < :until
+    WHERE e.originator_id = :partner AND e.originator_version > :after
+      AND e.originator_version <= :last
     ORDER BY e.originator_version
     """
 )
@@ -30,29 +54,54 @@ _EXPORT = text(
 async def audit_trail(
     engine: AsyncEngine, partner: str, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
-    """Every event of ``partner`` recorded in [since, until), oldest first."""
+    """Every event of ``partner`` recorded in [since, until), oldest first, each with the
+    credits it moved and the balance after it.
+
+    Those two come from folding the events, from the newest snapshot before the period: the
+    export reads the period and at most one snapshot interval of events before it.
+    """
     async with engine.connect() as connection:
+        # One view of the events and snapshots across the reads.
+        await connection.execution_options(isolation_level="REPEATABLE READ")
+        first, last = (
+            await connection.execute(_PERIOD, {"partner": partner, "since": since, "until": until})
+        ).one()
+        if first is None:
+            return []
+        start = (
+            await connection.execute(
+                _START, {"partner": partner, "schema": STATE_SCHEMA_VERSION, "first": first}
+            )
+        ).first()
+        state = state_from_json(orjson.loads(start[1])) if start is not None else None
         rows = await connection.execute(
-            _EXPORT, {"partner": partner, "since": since, "until": until}
+            _EVENTS, {"partner": partner, "after": start[0] if start else 0, "last": last}
         )
-        return [
-            {
-                "global_position": r[0],
-                "version": r[1],
-                "type": r[2],
-                "recorded_at": r[3].isoformat(),
-                "credits_delta": r[7],
-                "balance_after": r[8],
-                "price_list_id": r[4].get("price_list_id"),
-                "price_list_version": r[4].get("price_list_version"),
-                "quote": r[9],
-                "schema_version": r[10],
-                "payload": r[4],
-                "metadata": r[5],
-                "hash": r[6],
-            }
-            for r in rows
-        ]
+        trail = []
+        for r in rows:
+            payload = orjson.loads(r[4])
+            before = state.balance if state is not None else 0
+            state = apply(state, from_row(r[2], r[8], payload, r[3]))
+            if not since <= r[3] < until:
+                continue
+            trail.append(
+                {
+                    "global_position": r[0],
+                    "version": r[1],
+                    "type": r[2],
+                    "recorded_at": r[3].isoformat(),
+                    "credits_delta": state.balance - before,
+                    "balance_after": state.balance,
+                    "price_list_id": payload.get("price_list_id"),
+                    "price_list_version": payload.get("price_list_version"),
+                    "quote": r[7],
+                    "schema_version": r[8],
+                    "payload": payload,
+                    "metadata": r[5],
+                    "hash": r[6],
+                }
+            )
+        return trail
 
 
 # One page of the chains, set-wise in the database (its own `event_hash`, so the rendering

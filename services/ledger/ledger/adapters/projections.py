@@ -7,14 +7,13 @@ the connection's `search_path` at a fresh schema and rebuild beside the live tab
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.adapters.budgets import record_budgets
-from ledger.adapters.copy_rows import copy_rows
 from ledger.domain import (
     ContractChanged,
     CustomerAttached,
@@ -30,37 +29,6 @@ from ledger.domain import (
     record_change,
 )
 from ledger.service_layer.ports import AccountChange
-
-
-class HistoryRow(NamedTuple):
-    """A row of `partner_history`: its fields are the table's columns, in COPY's order."""
-
-    partner_id: str
-    version: int
-    type: str
-    credits_delta: int
-    balance_after: int
-    mailing_id: str | None
-    occurred_at: datetime  # last: `copy_rows` sends a time the rows share once
-
-
-def history_rows(change: AccountChange) -> list[HistoryRow]:
-    rows = []
-    balance = change.before.balance if change.before else 0
-    for (version, event), state, at in zip(change.events, change.states, change.times, strict=True):
-        rows.append(
-            HistoryRow(
-                partner_id=state.partner_id,
-                version=version,
-                type=type(event).__name__,
-                credits_delta=state.balance - balance,
-                balance_after=state.balance,
-                mailing_id=event.mailing_id if isinstance(event, MailingDebited) else None,
-                occurred_at=at,
-            )
-        )
-        balance = state.balance
-    return rows
 
 
 def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
@@ -82,8 +50,6 @@ def _profile(state: PartnerAccount | None) -> tuple[Any, ...] | None:
         "{" + ",".join(map(str, state.reminder_thresholds)) + "}",
     )
 
-
-HISTORY_COLUMNS = HistoryRow._fields
 
 Applied = tuple[PartnerAccount, Event, datetime]
 """An event with the state it left and the time it was recorded."""
@@ -260,9 +226,12 @@ def _status_update(kind: RecordKind) -> Any:
 
 _STATUS = {kind: _status_update(kind) for kind in _TABLES}
 
+# The debits' mailing ids, by the unique index `events_mailing_debited` (migration 0012): the
+# expression and the condition are the index's own, so the planner uses it.
 _MAILINGS_SEEN = text(
-    "SELECT partner_id, mailing_id FROM partner_history"
-    " WHERE mailing_id = ANY(CAST(:mailings AS text[])) AND mailing_id IS NOT NULL"
+    "SELECT originator_id, payload ->> 'mailing_id' FROM events"
+    " WHERE type = 'MailingDebited'"
+    " AND (payload ->> 'mailing_id') = ANY(CAST(:mailings AS text[]))"
 )
 
 
@@ -277,7 +246,6 @@ class PostgresProjections:
         if not changes:
             return
         found = _by_type(changes)
-        await self._history(changes)
         await self._balances(changes)
         await self._partners(changes)
         await self._customers(found.get(CustomerAttached, []))
@@ -364,16 +332,6 @@ class PostgresProjections:
                 "quotes": [orjson.dumps(dict(e.quote)).decode() for _, e, _ in rows],
                 "times": [t for _, _, t in rows],
             },
-        )
-
-    async def _history(self, changes: Sequence[AccountChange]) -> None:
-        # COPY: a row per event, thousands per batch (and millions in a rebuild), where binding
-        # them as arrays of an INSERT costs the writer twice the CPU.
-        await copy_rows(
-            self._connection,
-            "partner_history",
-            HISTORY_COLUMNS,
-            [row for change in changes for row in history_rows(change)],
         )
 
     async def _balances(self, changes: Sequence[AccountChange]) -> None:

@@ -33,7 +33,6 @@ from shared.database import driver_connection
 # What identifies a row of each read model, for the comparison.
 _KEYS = {
     "partner_balances": "partner_id",
-    "partner_history": "partner_id, version",
     "partners": "partner_id",
     "customers": "partner_id, customer_id",
     "reservations": "partner_id, reservation_id",
