@@ -131,9 +131,14 @@ def is_transient(exc: BaseException, retry_on: tuple[type[BaseException], ...] =
 
 def failure_reason(exc: BaseException) -> str:
     """The dead letter's reason for a message that failed alone."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
     first_line = (str(cause).strip().splitlines() or [""])[0]
-    return f"could not be recorded ({type(cause).__name__}): {first_line}"[:1000]
+    reason = f"could not be recorded ({type(cause).__name__}): {first_line}"
+    # PostgreSQL's DETAIL often names the culprit ("\u0000 cannot be converted to text.").
+    detail = getattr(cause, "detail", None) or getattr(cause.__cause__, "detail", None)
+    if isinstance(detail, str) and detail:
+        reason += f" ({detail})"
+    return reason[:1000]
 
 
 async def apply_batch(

@@ -9,9 +9,9 @@ from sqlalchemy import text
 
 from ledger.adapters.audit import broken_links
 from ledger.adapters.event_store import PostgresEventStore
-from ledger.domain import CustomerAttached, PartnerRegistered
+from ledger.domain import CustomerAttached, MailingDebited, PartnerRegistered
 from ledger.migrations import MIGRATIONS_DIR
-from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
+from ledger.service_layer.ports import ConcurrencyConflict, MailingDebitedBefore, StoredEvent
 from shared.database import create_engine
 from tests.integration.databases import fresh_migrated_database
 
@@ -67,6 +67,46 @@ async def test_a_taken_version_is_a_conflict_and_nothing_of_the_batch_stays(engi
 
     assert await _stored(engine, partner) == [1]
     assert await _stored(engine, bystander) == []
+
+
+def _debit(partner: str, version: int, mailing_id: str, at: datetime) -> StoredEvent:
+    event = MailingDebited(
+        mailing_id=mailing_id,
+        customer_id="c2",
+        recipients=10,
+        credits=10,
+        price_list_id="mailings",
+        price_list_version=1,
+        reservation_id=None,
+        captured_credits=0,
+        released_credits=0,
+        charge_minor=None,
+        sent_at=at.replace(microsecond=0),
+    )
+    return StoredEvent(partner, version, event, {}, at)
+
+
+async def test_a_second_debit_of_a_mailing_is_refused_and_nothing_of_the_batch_stays(
+    engine: Any,
+) -> None:
+    now = datetime.now(UTC)
+    partner, other = f"debited-{now.timestamp()}", f"other-{now.timestamp()}"
+    async with engine.begin() as connection:
+        await PostgresEventStore(connection).append(
+            [_registered(partner, now), _customer(partner, 2, now), _debit(partner, 3, "m1", now)]
+        )
+        # The same mailing id at another partner is that partner's own mailing.
+        await PostgresEventStore(connection).append(
+            [_registered(other, now), _customer(other, 2, now), _debit(other, 3, "m1", now)]
+        )
+
+    with pytest.raises(MailingDebitedBefore):
+        async with engine.begin() as connection:
+            await PostgresEventStore(connection).append(
+                [_debit(partner, 4, "m2", now), _debit(partner, 5, "m1", now)]
+            )
+
+    assert await _stored(engine, partner) == [1, 2, 3]
 
 
 async def test_rows_in_any_order_are_stored_and_chained_by_version(engine: Any) -> None:

@@ -1,9 +1,9 @@
 """In-memory fakes of every port in ``ledger.service_layer.ports``, for service-layer tests.
 
 They follow what the PostgreSQL adapters do, not more: the event store refuses a version that
-is taken (``ConcurrencyConflict``), snapshots are kept per version (a second save of a version
-is ignored), the records and the "mailings debited" read model are kept by ``record_change``
-applied to every event, as the projections do.
+is taken (``ConcurrencyConflict``) and a second debit of a mailing (``MailingDebitedBefore``),
+snapshots are kept per version (a second save of a version is ignored), the records are kept by
+``record_change`` applied to every event, as the projections do.
 
 ``FakeStore`` is the database: what committed transactions left. ``FakeUnitOfWork`` is one
 transaction over it: it reads its own writes, and publishes them all at ``commit`` or none.
@@ -36,6 +36,7 @@ from ledger.service_layer.ports import (
     AccountChange,
     ConcurrencyConflict,
     DebitQuote,
+    MailingDebitedBefore,
     PlanPricing,
     PlanVersion,
     PricedItem,
@@ -90,13 +91,19 @@ class LedgerData:
     # --- writes: each runs once in the transaction's copy and again at commit -------------
 
     def append(self, events: Sequence[StoredEvent]) -> None:
-        """As the unique key (originator_id, originator_version) does: a taken version fails."""
+        """As the unique keys (originator_id, originator_version) and, of debits, (mailing_id,
+        originator_id) do: a taken version or a mailing debited before fails."""
         for stored in sorted(events, key=lambda e: (e.originator_id, e.originator_version)):
             stream = self.streams.setdefault(stored.originator_id, [])
             if any(e.originator_version == stored.originator_version for e in stream):
                 raise ConcurrencyConflict(
                     f"version {stored.originator_version} of {stored.originator_id!r} is taken"
                 )
+            if isinstance(stored.event, MailingDebited):
+                mailing = (stored.originator_id, stored.event.mailing_id)
+                if mailing in self.debited:
+                    raise MailingDebitedBefore(f"mailing {mailing} has a debit already")
+                self.debited.add(mailing)
             stream.append(_positioned(stored, self.next_position))
             stream.sort(key=lambda e: e.originator_version)
             self.next_position += 1
@@ -110,8 +117,6 @@ class LedgerData:
         for change in changes:
             self.changes.append(change)
             for (_, event), state in zip(change.events, change.states, strict=True):
-                if isinstance(event, MailingDebited):
-                    self.debited.add((state.partner_id, event.mailing_id))
                 found = record_change(event)
                 if found is not None:
                     key: RecordKey = (found.kind, state.partner_id, found.record_id)
@@ -162,6 +167,7 @@ class FakeStore:
         self.snapshot_interval = snapshot_interval
         self.event_loads: list[dict[str, int]] = []  # the `after_versions` of each load_after
         self.snapshot_loads: list[dict[str, int]] = []
+        self.mailing_lookups: list[list[tuple[str, str]]] = []  # each mailings_already_debited
         self.units_opened = 0
         self._before_next_append: list[Callable[[], None]] = []
 
@@ -371,6 +377,7 @@ class FakeProjections:
     async def mailings_already_debited(
         self, pairs: Sequence[tuple[str, str]]
     ) -> set[tuple[str, str]]:
+        self._uow.store.mailing_lookups.append(list(pairs))
         debited = self._uow.read().debited
         return {pair for pair in pairs if pair in debited}
 

@@ -20,7 +20,7 @@ from ledger.domain import (
 )
 from ledger.service_layer.accounts import AccountCache
 from ledger.service_layer.mailing_sent import MailingSentHandler
-from ledger.service_layer.ports import PricingUnavailable
+from ledger.service_layer.ports import MailingDebitedBefore, PricingUnavailable
 from shared.messaging.consumer import BatchResult
 from shared.messaging.inbox import IncomingRecord
 
@@ -55,11 +55,20 @@ async def when_consumed(
     pricing: FakePricing,
     *records: IncomingRecord,
     cache: AccountCache | None = None,
+    handler: MailingSentHandler | None = None,
 ) -> BatchResult:
-    """The consumer's transaction: handle the batch, commit (or roll back when it raises)."""
-    handler = MailingSentHandler(pricing, MINIMUM_CHARGE_MINOR)
-    async with store.unit_of_work() as uow:
-        return await handler.handle(uow, records, cache if cache is not None else AccountCache())
+    """The consumer's transaction: handle the batch, commit (or roll back when it raises). A
+    batch refused for a mailing debited before is tried again, as the consumer does."""
+    handler = handler or MailingSentHandler(pricing, MINIMUM_CHARGE_MINOR)
+    cache = cache if cache is not None else AccountCache()
+    try:
+        async with store.unit_of_work() as uow:
+            return await handler.handle(uow, records, cache)
+    except MailingDebitedBefore:
+        # What `AccountConsumer` forgets before the batch is tried again: its partners' states.
+        cache.discard(r.key.decode() for r in records if r.key)
+        async with store.unit_of_work() as uow:
+            return await handler.handle(uow, records, cache)
 
 
 def debits(store: FakeStore, partner_id: str = PARTNER) -> list[MailingDebited]:
@@ -168,6 +177,40 @@ async def test_the_same_mailing_under_a_new_event_id_in_a_later_batch_is_dead_le
     assert (result.applied, reasons(result)) == (0, ["mailing 'm-1' was debited already"])
     assert [d.mailing_id for d in debits(store)] == ["m-1"]
     assert balance(store) == 10_000 - 105
+
+
+async def test_a_mailing_debited_before_fails_the_batch_and_the_next_try_sets_it_aside() -> None:
+    store, pricing = FakeStore(), FakePricing()
+    await a_prepaid_partner(store, 10_000)
+    handler = MailingSentHandler(pricing, MINIMUM_CHARGE_MINOR)
+    await when_consumed(store, pricing, sent("m-1", 100, event_id="ev-a"), handler=handler)
+    again = sent("m-1", 100, event_id="ev-b")
+    with pytest.raises(MailingDebitedBefore):
+        async with store.unit_of_work() as uow:
+            await handler.handle(uow, [again, sent("m-2", 100)], AccountCache())
+    assert [d.mailing_id for d in debits(store)] == ["m-1"]  # nothing of the batch was kept
+
+    result = await when_consumed(store, pricing, again, sent("m-2", 100), handler=handler)
+    assert (result.applied, reasons(result)) == (1, ["mailing 'm-1' was debited already"])
+    assert [d.mailing_id for d in debits(store)] == ["m-1", "m-2"]
+    assert balance(store) == 10_000 - 2 * 105
+
+
+async def test_mailings_are_looked_up_only_for_a_while_after_one_was_debited_before() -> None:
+    store, pricing = FakeStore(), FakePricing()
+    await a_prepaid_partner(store, 1_000_000)
+    handler = MailingSentHandler(pricing, MINIMUM_CHARGE_MINOR)
+    handler.lookup_batches_after_a_repeat = 2
+    for n in range(3):
+        await when_consumed(store, pricing, sent(f"m-{n}", 10), handler=handler)
+    assert store.mailing_lookups == []
+
+    await when_consumed(store, pricing, sent("m-0", 10, event_id="copy"), handler=handler)
+    await when_consumed(store, pricing, sent("m-3", 10), handler=handler)
+    await when_consumed(store, pricing, sent("m-4", 10), handler=handler)
+    # The refused try looked nothing up; its second try and one more batch did.
+    assert store.mailing_lookups == [[(PARTNER, "m-0")], [(PARTNER, "m-3")]]
+    assert [d.mailing_id for d in debits(store)] == [f"m-{n}" for n in range(5)]
 
 
 # --- what cannot be recorded becomes a dead letter, and the batch goes on -------------------

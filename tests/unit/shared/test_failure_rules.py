@@ -15,6 +15,7 @@ class ServerError(Exception):
     def __init__(self, sqlstate: str | None, message: str = "refused") -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+        self.detail: str | None = None  # as asyncpg's errors carry the server's DETAIL
 
 
 def database_error(sqlstate: str | None, *, invalidated: bool = False) -> DBAPIError:
@@ -65,6 +66,15 @@ def test_anything_else_belongs_to_a_message(error: BaseException) -> None:
 def test_the_reason_names_the_error_and_its_first_line() -> None:
     error = DBAPIError("INSERT ...", {}, ServerError("22021", 'invalid byte "0x00"\nDETAIL: x'))
     assert failure_reason(error) == 'could not be recorded (ServerError): invalid byte "0x00"'
+
+
+def test_the_reason_carries_the_databases_detail() -> None:
+    error = ServerError("22P05", "unsupported Unicode escape sequence")
+    error.detail = "\\u0000 cannot be converted to text."
+    assert failure_reason(error) == (
+        "could not be recorded (ServerError): unsupported Unicode escape sequence"
+        " (\\u0000 cannot be converted to text.)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.adapters.copy_rows import copy_rows
 from ledger.adapters.stored_events import chain_link, from_row, jsonb_text, to_row
 from ledger.domain import Event
-from ledger.service_layer.ports import ConcurrencyConflict, StoredEvent
+from ledger.service_layer.ports import ConcurrencyConflict, MailingDebitedBefore, StoredEvent
 
 # LATERAL: one index range scan per stream. A plain join on `version > after` lets a generic
 # (cached) plan hash-join the whole events table, whose cost then grows with history.
@@ -58,6 +58,7 @@ EVENT_COLUMNS = (
     "recorded_at",  # last: `copy_rows` sends a time the rows share once
 )
 _VERSION_TAKEN = "events_originator_id_originator_version_key"
+_MAILING_TAKEN = "events_mailing_debited"  # one debit per (mailing, partner): migration 0012
 _STREAM_POSITION = operator.itemgetter(0, 1)  # a record's (originator_id, originator_version)
 
 # The hash each stream's first event of a batch chains to: one index probe per stream.
@@ -171,6 +172,8 @@ class PostgresEventStore:
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_TAKEN:
                 raise ConcurrencyConflict(str(exc)) from exc
+            if exc.constraint_name == _MAILING_TAKEN:
+                raise MailingDebitedBefore(str(exc)) from exc
             raise
 
     async def _chain(

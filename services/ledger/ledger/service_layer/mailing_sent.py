@@ -22,6 +22,7 @@ from ledger.domain import (
 from ledger.service_layer.accounts import AccountCache, ChangeSet, load_accounts
 from ledger.service_layer.ports import (
     DebitQuote,
+    MailingDebitedBefore,
     PricedItem,
     Pricing,
     PricingUnavailable,
@@ -66,8 +67,11 @@ class MailingSentHandler:
 
     topic = MAILING_SENT.name
     dead_letter_topic = MAILING_SENT_DLQ.name
-    # Pricing is down: nothing is lost by waiting, so the batch is tried again.
-    transient: tuple[type[Exception], ...] = (PricingUnavailable,)
+    # Pricing is down: nothing is lost by waiting, so the batch is tried again. A mailing was
+    # debited before: the batch is decided again, looking its mailings up (see `handle`).
+    transient: tuple[type[Exception], ...] = (PricingUnavailable, MailingDebitedBefore)
+    # How many batches after a mailing turned out debited before look their mailings up first.
+    lookup_batches_after_a_repeat = 100
 
     def __init__(
         self,
@@ -78,6 +82,7 @@ class MailingSentHandler:
         self.pricing = pricing
         self._minimum_charge_minor = minimum_charge_minor
         self._max_sent_at_ahead = max_sent_at_ahead
+        self._lookups_left = 0
 
     async def handle(
         self, uow: UnitOfWork, records: Sequence[IncomingRecord], cache: AccountCache
@@ -120,9 +125,16 @@ class MailingSentHandler:
         # The batch waits for the API commands on its partners instead of losing to them.
         await uow.events.wait_for_writers([m.partner_id for m in unique])
         accounts = await load_accounts(uow, (m.partner_id for m in unique), cache)
-        already = await uow.projections.mailings_already_debited(
-            [(m.partner_id, m.mailing_id) for m in unique]
-        )
+        # A mailing reported twice under two event ids is rare, and the store refuses its
+        # second debit anyway (`MailingDebitedBefore`, a unique index): so the batch does not
+        # look its mailings up unless one was refused lately. The refused batch is rolled back
+        # and tried again with the lookup, which dead-letters the copy with its reason.
+        already: set[tuple[str, str]] = set()
+        if self._lookups_left > 0:
+            self._lookups_left -= 1
+            already = await uow.projections.mailings_already_debited(
+                [(m.partner_id, m.mailing_id) for m in unique]
+            )
         known: list[Mailing] = []
         for mailing in unique:
             if accounts[mailing.partner_id] is None:
@@ -158,7 +170,11 @@ class MailingSentHandler:
             if due is not None and due[0] == index:
                 request_auto_purchase(changes, mailing.partner_id, due[1], now)
 
-        await changes.write(uow)
+        try:
+            await changes.write(uow)
+        except MailingDebitedBefore:
+            self._lookups_left = self.lookup_batches_after_a_repeat
+            raise
         kept = cache.quotes_kept
         # Nearly every quote was kept before: its DebitQuote is built only when it is new.
         fresh: dict[tuple[str, int, str, int], DebitQuote] = {}

@@ -33,6 +33,11 @@ class ConcurrencyConflict(Exception):
     """Another writer appended to one of the streams first; reload and decide again."""
 
 
+class MailingDebitedBefore(Exception):
+    """A debit of the same mailing of the same partner is stored already (each mailing is
+    debited once); decide again, looking up which mailings were debited."""
+
+
 class EventStore(Protocol):
     async def load_after(self, after_versions: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
         """Each stream's events with a version above the one given (0: the whole stream)."""
@@ -43,7 +48,8 @@ class EventStore(Protocol):
         ...
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
-        """Append new events; ``ConcurrencyConflict`` when a version is taken already."""
+        """Append new events; ``ConcurrencyConflict`` when a version is taken already,
+        ``MailingDebitedBefore`` when a debit's mailing has one already."""
         ...
 
     async def wait_for_writers(self, originator_ids: Sequence[str]) -> None:
