@@ -368,6 +368,14 @@ def _machine(document: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _code(document: dict[str, Any]) -> str:
+    code = document.get("code") or {}
+    if not code.get("commit"):
+        return ""
+    dirty = " with uncommitted changes" if code.get("uncommitted_changes") else ""
+    return f", code at {code['commit'][:7]}{dirty}"
+
+
 def section(benchmark: Benchmark, directory: Path = RESULTS_DIR) -> list[str]:
     """One benchmark's intro line and table, from its latest JSON (or "not measured yet")."""
     found = latest(benchmark.name, directory)
@@ -385,7 +393,7 @@ def section(benchmark: Benchmark, directory: Path = RESULTS_DIR) -> list[str]:
     machine = _machine(document)
     intro = (
         f"`make {benchmark.target}` ({benchmark.about}), {document['date']}"
-        f"{', ' + machine if machine else ''}: `bench/results/{path.name}`"
+        f"{', ' + machine if machine else ''}{_code(document)}: `bench/results/{path.name}`"
         f"{' and `.png`' if path.with_suffix('.png').exists() else ''}."
     )
     rows = []

@@ -15,6 +15,7 @@ README's "Measured" tables from the latest JSON of each benchmark.
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,7 +28,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code() -> dict[str, Any]:
+    """The code that was measured: its commit, and whether files besides results differed from
+    it (then the figures are of code that was not committed as it ran)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None  # not a git checkout (a copy of the tree): nothing to say
+        return done.stdout
+
+    commit = git("rev-parse", "HEAD")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    return {
+        "commit": commit.strip() if commit else None,
+        "uncommitted_changes": bool(changed.strip()) if changed is not None else None,
+    }
+
+
 @dataclass(frozen=True)
 class ResultPaths:
     json: Path
@@ -168,6 +191,7 @@ def write_results(
         "date": day.isoformat(),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        "code": code(),
         "figures": figures,
     }
     json_path = stem.with_suffix(".json")

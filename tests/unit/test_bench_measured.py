@@ -3,6 +3,7 @@ the script neither invents a figure nor breaks on a missing one."""
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ def test_the_pricing_results_written_by_report_make_their_rows(tmp_path: Path) -
     assert "| 116,829 items/s | >= 100,000: met |" in block
     assert "batch quote over HTTP" not in block
     assert "load " in block.splitlines()[0]  # report.py records the machine's load
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"code at {commit[:7]}" in block.splitlines()[0]  # and the code's commit
 
 
 def test_make_measured_rewrites_only_the_block(tmp_path: Path) -> None:
