@@ -102,21 +102,30 @@ def machine() -> dict[str, Any]:
     }
 
 
-def code() -> dict[str, Any]:
-    """The code that was measured: its commit, and whether files besides results differed from
-    it (then the figures are of code that was not committed as it ran)."""
+def code(repo: Path = REPO) -> dict[str, Any]:
+    """The code that was measured: its commit, and whether files besides results and prose
+    (Markdown: the README's tables are written from results) differed from it; then the
+    figures are of code that was not committed as it ran."""
 
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(
-                ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
             )
         except (OSError, subprocess.CalledProcessError):
             return None  # not a git checkout (a copy of the tree): nothing to say
         return done.stdout
 
     commit = git("rev-parse", "HEAD")
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
+    changed = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)bench/results",
+        ":(exclude,glob)**/*.md",
+    )
     return {
         "commit": commit.strip() if commit else None,
         "uncommitted_changes": bool(changed.strip()) if changed is not None else None,

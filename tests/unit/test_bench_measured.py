@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import measured
-from bench.report import write_results
+from bench.report import code, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,3 +120,25 @@ def test_make_measured_rewrites_only_the_block(tmp_path: Path) -> None:
     assert text.startswith("before\n") and text.endswith("\nafter\n")
     assert "1,000,000" not in text
     assert measured.main(["--readme", str(readme), "--results-dir", str(results), "--check"]) == 0
+
+
+def test_a_result_says_its_code_differed_only_when_code_did(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    for name in ("ledger.py", "README.md", "bench/results/ingest.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("first\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "first")
+    assert code(tmp_path)["uncommitted_changes"] is False
+
+    # The README's tables and the results themselves are written by the benchmarks' tools.
+    (tmp_path / "README.md").write_text("tables\n")
+    (tmp_path / "bench/results/ingest.json").write_text("{}\n")
+    assert code(tmp_path)["uncommitted_changes"] is False
+
+    (tmp_path / "ledger.py").write_text("changed\n")
+    assert code(tmp_path)["uncommitted_changes"] is True
+    assert len(code(tmp_path)["commit"]) == 40
