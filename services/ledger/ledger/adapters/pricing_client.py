@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import orjson
 
 from ledger.service_layer.ports import (
     PlanVersion,
@@ -49,7 +50,13 @@ class PricingClient:
             ]
         }
         try:
-            response = await self._client.post("/v1/quotes/batch", json=body)
+            # orjson both ways: on a live stream every batch is quoted here, and the standard
+            # library's JSON took a fifth of this call's time in the consumer.
+            response = await self._client.post(
+                "/v1/quotes/batch",
+                content=orjson.dumps(body),
+                headers={"content-type": "application/json"},
+            )
         except httpx.HTTPError as exc:
             raise PricingUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 500 or response.status_code == 429:
@@ -58,7 +65,7 @@ class PricingClient:
             # The whole request was refused: a bug on our side, not bad input from one mailing.
             raise RuntimeError(f"pricing refused the batch: {response.status_code} {response.text}")
         results: list[PricedItem | RejectedItem] = []
-        for item in response.json()["items"]:
+        for item in orjson.loads(response.content)["items"]:
             if "error" in item:
                 results.append(RejectedItem(item["error"]["detail"]))
             else:
