@@ -21,7 +21,8 @@ the benchmark ends, however it ends (finally, SIGTERM/SIGINT, and PR_SET_PDEATHS
 benchmark itself be killed). Results: bench/results/ingest-<date>.json and .png.
 
 Usage: .venv/bin/python bench/ingest.py [--events N] [--partners N] [--consumers N] [--quick]
-(--consumers N runs only the ledger with N consumers: no raw limits, latency or scale-out.)
+(--consumers N runs only the ledger with N consumers: no raw limits, latency or scale-out;
+--latency-at RATE [RATE ...] only the latency, at each rate, with the consumer's CPU per event.)
 """
 
 import argparse
@@ -599,12 +600,21 @@ async def ledger_run(
     )
 
 
-async def latency_run(
-    stack: Stack, base_prefix: str, rate: float, seconds: float
-) -> tuple[list[float], float, float]:
-    """Offer `rate` events/s for `seconds`; returns the produce-to-visible latencies (ms) of
-    the probe partner's debits, the rate actually offered and the load average."""
-    prefix = f"{base_prefix[:-1]}lat."
+@dataclass(frozen=True)
+class LatencyRun:
+    latencies_ms: list[float]  # the probe partner's debits, produced -> visible
+    offered_per_s: float
+    load: float
+    # The consumer's CPU per event offered, from the first event offered until the last
+    # probe debit was visible: fresh events in small batches cost more than a backlog.
+    consumer_cpu_us_per_event: float
+
+
+async def latency_run(stack: Stack, base_prefix: str, rate: float, seconds: float) -> LatencyRun:
+    """Offer `rate` events/s for `seconds`: the produce-to-visible latencies of the probe
+    partner's debits, the rate actually offered, the load and the consumer's CPU per event.
+    The events are produced as they happen, so their times are fresh, as on a live stream."""
+    prefix = f"{base_prefix[:-1]}lat{rate:.0f}."  # a topic and database per run
     url = await fresh_ledger(stack, prefix)
     topic = await topics(prefix, MAILING_SENT.partitions)
     env = consumer_env(url, stack, prefix)
@@ -649,6 +659,7 @@ async def latency_run(
 
             poller = asyncio.create_task(poll())
             sent = 0
+            consumer_cpu = cpu_seconds(started_processes[0].pid)
             begin = time.perf_counter()
             while (elapsed := time.perf_counter() - begin) < seconds:
                 due = int(elapsed * rate) - sent
@@ -664,11 +675,24 @@ async def latency_run(
             offered = sent / (time.perf_counter() - begin)
             stop.set()
             await asyncio.wait_for(poller, timeout=120)
+            consumer_cpu = cpu_seconds(started_processes[0].pid) - consumer_cpu
             average_load = load()
         finally:
             await producer.stop()
             stack.processes.stop(started_processes)
-    return latencies, offered, average_load
+    return LatencyRun(latencies, offered, average_load, consumer_cpu / max(sent, 1) * 1e6)
+
+
+def print_latency(run: LatencyRun, note: str = "") -> None:
+    print(
+        f"  latency at {run.offered_per_s:,.0f} events/s offered{note},"
+        f" produce -> visible in GET balance, {len(run.latencies_ms)} samples:"
+        f" p50 {percentile(run.latencies_ms, 0.50):.0f} ms,"
+        f" p99 {percentile(run.latencies_ms, 0.99):.0f} ms,"
+        f" max {max(run.latencies_ms):.0f} ms (load {run.load:.2f};"
+        f" consumer CPU {run.consumer_cpu_us_per_event:.0f} us per event)",
+        flush=True,
+    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -700,6 +724,12 @@ async def main(arguments: argparse.Namespace) -> int:
     try:
         stack = Stack(processes, await start_pricing(processes), partners)
         messages = make_events(base_prefix, events, partners)
+        if arguments.latency_at:
+            for rate in arguments.latency_at:
+                print_latency(
+                    await latency_run(stack, base_prefix, rate, arguments.latency_seconds)
+                )
+            return 0
         if only is not None:
             run = await ledger_run(
                 stack, messages, base_prefix, consumers=only, partitions=6, label=f"{only}c"
@@ -789,17 +819,16 @@ async def main(arguments: argparse.Namespace) -> int:
             figures["partitions_12_two_consumers_events_per_s"] = by["2c12p"].events_per_s
 
         rate = 0.5 * headline.events_per_s
-        latencies, offered, latency_load = await latency_run(
-            stack, base_prefix, rate, arguments.latency_seconds
-        )
+        at_half = await latency_run(stack, base_prefix, rate, arguments.latency_seconds)
         figures.update(
             {
-                "latency_offered_per_s": offered,
-                "latency_samples": len(latencies),
-                "latency_p50_ms": percentile(latencies, 0.50),
-                "latency_p99_ms": percentile(latencies, 0.99),
-                "latency_max_ms": max(latencies),
-                "latency_load": latency_load,
+                "latency_offered_per_s": at_half.offered_per_s,
+                "latency_samples": len(at_half.latencies_ms),
+                "latency_p50_ms": percentile(at_half.latencies_ms, 0.50),
+                "latency_p99_ms": percentile(at_half.latencies_ms, 0.99),
+                "latency_max_ms": max(at_half.latencies_ms),
+                "latency_load": at_half.load,
+                "latency_consumer_cpu_us_per_event": at_half.consumer_cpu_us_per_event,
             }
         )
     finally:
@@ -882,12 +911,7 @@ async def main(arguments: argparse.Namespace) -> int:
         f"  ratio to (b) the eventsourcing recorder: {ratio_b:7.1%}  "
         f"{'PASS' if ratio_b >= 1 else 'MISS (target 100%)'}"
     )
-    print(
-        f"  latency at {figures['latency_offered_per_s']:,.0f} events/s offered (50% of max),"
-        f" produce -> visible in GET balance, {figures['latency_samples']} samples:"
-        f" p50 {figures['latency_p50_ms']:.0f} ms, p99 {figures['latency_p99_ms']:.0f} ms,"
-        f" max {figures['latency_max_ms']:.0f} ms (load {figures['latency_load']:.2f})"
-    )
+    print_latency(at_half, " (50% of max)")
     paths = write_results("ingest", figures, charts(figures), directory=arguments.results_dir)
     print(f"  results: {paths.json}")
     return 0
@@ -932,6 +956,13 @@ if __name__ == "__main__":
         "--repeat", type=int, default=3, help="runs of the headline (and with one lane)"
     )
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--latency-at",
+        type=float,
+        nargs="+",
+        metavar="RATE",
+        help="only the latency, at each of these offered rates (events/s)",
+    )
     parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
     arguments = parser.parse_args()
     try:

@@ -193,6 +193,11 @@ INGEST = [
             lambda p50, p99, top: [f"{p50:,.0f} / {p99:,.0f} / {top:,.0f} ms", ""]
         ),
     ),
+    plain(
+        "consumer CPU per event in that latency run (fresh events, small batches)",
+        "latency_consumer_cpu_us_per_event",
+        "µs",
+    ),
     plain("consumer CPU per debited event, one consumer", "ledger_consumer_cpu_us_per_event", "µs"),
     plain("PostgreSQL's CPU per debited event, same run", "ledger_postgres_cpu_us_per_event", "µs"),
     plain(

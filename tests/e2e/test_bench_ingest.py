@@ -71,6 +71,31 @@ def bench(run_id: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def test_latency_at_given_rates_reports_each_and_leaves_nothing_behind() -> None:
+    run_id = uuid.uuid4().hex[:6]
+    process = bench(
+        run_id, "--events", "300", "--partners", "3", "--latency-at", "100", "200",
+        "--latency-seconds", "2",
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=240)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    # One consumer per rate, each on a topic and database of its own.
+    assert len(re.findall(r"started pid \d+: -m ledger consume", output)) == 2, output
+    lines = re.findall(
+        r"latency at ([\d,]+) events/s offered, .*?, (\d+) samples: p50 \d+ ms, p99 \d+ ms,"
+        r" max \d+ ms \(load [\d.]+; consumer CPU (\d+) us per event\)",
+        output,
+    )
+    offered = [int(rate.replace(",", "")) for rate, _, _ in lines]
+    assert len(offered) == 2 and 90 <= offered[0] <= 100 and 180 <= offered[1] <= 200, output
+    assert all(int(samples) > 0 and int(cpu) > 0 for _, samples, cpu in lines), output
+    assert wait_gone(run_id) == []
+    assert topics_left(run_id) == []
+
+
 def test_two_consumers_start_finish_and_leave_nothing_behind() -> None:
     run_id = uuid.uuid4().hex[:6]
     process = bench(run_id, "--events", "300", "--partners", "3", "--consumers", "2")
