@@ -48,6 +48,7 @@ async def run_consumers(settings: LedgerSettings, stop: asyncio.Event) -> None:
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic_prefix=settings.topic_prefix,
                     batch_size=settings.consumer_batch_size,
+                    linger_seconds=settings.consumer_linger_ms / 1000,
                     stop=stop,
                     watch=watches[topic],
                 )

@@ -33,6 +33,10 @@ class LedgerSettings(BaseSettings):
     # mailing.sent batches in flight at once in one consumer process, each in a transaction of
     # its own on a share of the partitions: one decides while another waits for PostgreSQL.
     consumer_lanes: int = Field(default=3, ge=1, le=16)
+    # How long a lane waits for more messages after the first ones of a batch arrive. Every
+    # batch costs the same fixed work whatever its size, so on a quiet stream a longer wait
+    # means fewer, fuller batches (less CPU) and a balance that lags by about as much more.
+    consumer_linger_ms: int = Field(default=50, ge=0, le=2000)
     # The inbox recognises an event id (source, id) this long after it was received: as long
     # as the platform may deliver an event again: "7d", "7 days", "P7D", "PT36H", "36:00:00".
     inbox_dedup_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
