@@ -723,13 +723,13 @@ async def main(arguments: argparse.Namespace) -> int:
     figures: dict[str, Any] = {"events": events, "partners": partners}
     try:
         stack = Stack(processes, await start_pricing(processes), partners)
-        messages = make_events(base_prefix, events, partners)
         if arguments.latency_at:
             for rate in arguments.latency_at:
                 print_latency(
                     await latency_run(stack, base_prefix, rate, arguments.latency_seconds)
                 )
             return 0
+        messages = make_events(base_prefix, events, partners)
         if only is not None:
             run = await ledger_run(
                 stack, messages, base_prefix, consumers=only, partitions=6, label=f"{only}c"
